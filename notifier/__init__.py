@@ -1,0 +1,1 @@
+"""Alerts: subscriptions, the outbox and its channels (arrives with the alerts issue)."""

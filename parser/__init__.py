@@ -1,0 +1,108 @@
+"""Annual report files → canonical records (`nianbao.report/1`).
+
+`parse(data)` takes the bytes of one file and returns a `Record`; it never reads or writes files itself
+(the DOC converter and OCR run external programs on temporary copies).
+"""
+
+from __future__ import annotations
+
+from .document import Document
+from .errors import (
+    CorruptDocument,
+    EncryptedDocument,
+    LimitExceeded,
+    NotAnAnnualReport,
+    ParseError,
+    ParseTimeout,
+    UnsupportedFormat,
+)
+from .limits import Limits
+from .record import SCHEMA, Dates, Record, Source
+
+__all__ = [
+    "SCHEMA", "CorruptDocument", "Dates", "Document", "EncryptedDocument", "LimitExceeded", "Limits",
+    "NotAnAnnualReport", "ParseError", "ParseTimeout", "Record", "Source", "UnsupportedFormat", "extract",
+    "parse",
+]
+
+
+def extract(data: bytes, *, content_type: str | None = None, limits: Limits | None = None) -> Document:
+    """Bytes of any supported format → the common `Document`."""
+    from .detect import detect_format
+
+    limits = limits or Limits()
+    if len(data) > limits.max_bytes:
+        raise LimitExceeded(f"file is {len(data)} bytes, over the limit of {limits.max_bytes}")
+    kind = detect_format(data)
+    if kind == "empty":
+        raise CorruptDocument("empty file")
+    if kind == "pdf":
+        from .extractors.pdf import extract_pdf
+
+        document = extract_pdf(data, limits)
+        if sum(len(r.text) for r in document.rows) < 40 * max(document.pages or 1, 1):
+            from .extractors.ocr import extract_scanned_pdf
+
+            return extract_scanned_pdf(data, limits)
+        return document
+    if kind == "docx":
+        from .extractors.docx import extract_docx
+
+        return extract_docx(data, limits)
+    if kind in ("doc", "rtf"):
+        from .extractors.doc import extract_doc
+
+        return extract_doc(data, limits, suffix="." + kind)
+    if kind == "image":
+        from .extractors.ocr import extract_image
+
+        return extract_image(data, limits)
+    if kind == "html":
+        from .extractors.html import extract_html
+
+        return extract_html(data, content_type)
+    if kind == "text":
+        from .extractors.text import extract_text
+
+        return extract_text(data, content_type)
+    if kind == "zip":
+        raise UnsupportedFormat("a ZIP archive that is not a Word document")
+    raise UnsupportedFormat("binary file of an unknown format")
+
+
+def build_record(document: Document) -> Record:
+    """The record of an extracted document (pure: no I/O)."""
+    from .metadata import read_metadata
+    from .tables import read_tables
+
+    meta = read_metadata(document)
+    tables = read_tables(document)
+    text = document.full_text()
+    if tables.template is None and meta.year is None and "公开" not in text:
+        raise NotAnAnnualReport("no annual-report title, year or table found")
+    template = tables.template
+    if template is None and meta.year is not None and meta.year <= 2018 and "公开" in text:
+        template = "2008"
+    table_data = tables.tables if template != "2008" or tables.tables else {"legacy": {}}
+    return Record(
+        title=meta.title,
+        agency=meta.agency,
+        year=meta.year,
+        template=template,
+        dates=meta.dates,
+        sections=meta.sections,
+        tables=table_data,
+        source=Source(
+            format=document.format,
+            pages=document.pages,
+            text=text,
+            table_pages=tables.table_pages,
+            block_labels=tuple(tables.block_labels),
+            ocr=document.ocr,
+        ),
+    )
+
+
+def parse(data: bytes, *, content_type: str | None = None, limits: Limits | None = None) -> Record:
+    """Bytes of one annual report → its record. Raises `ParseError` with a user-facing reason."""
+    return build_record(extract(data, content_type=content_type, limits=limits))

@@ -1,0 +1,1 @@
+"""One extractor per format, each turning bytes into a `Document`."""

@@ -1,0 +1,69 @@
+"""Parsing in a child process, so a hostile file cannot hang or exhaust the caller.
+
+The child gets a wall-clock limit (`Limits.seconds`) and an address-space cap; whatever happens to it,
+the caller gets a `Record` or a `ParseError` with a reason.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from multiprocessing.connection import Connection
+from typing import Any
+
+from . import parse
+from .errors import ParseError, ParseTimeout
+from .limits import Limits
+from .record import Record
+
+MEMORY_CAP_BYTES = 6 * 1024 ** 3
+
+
+def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limits) -> None:
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+    except (ValueError, OSError):
+        pass
+    try:
+        record = parse(data, content_type=content_type, limits=limits)
+        conn.send(("ok", record.to_json()))
+    except ParseError as exc:
+        conn.send(("error", (type(exc).__name__, exc.reason)))
+    except MemoryError:
+        conn.send(("error", ("LimitExceeded", "ran out of memory while reading the document")))
+    except Exception as exc:  # a bug or a library failure on odd input: report it, never crash the caller
+        conn.send(("error", ("ParseError", f"could not be read ({type(exc).__name__}: {exc})")))
+    finally:
+        conn.close()
+
+
+def parse_guarded(data: bytes, *, content_type: str | None = None, limits: Limits | None = None) -> Record:
+    limits = limits or Limits()
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(sender, data, content_type, limits), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(limits.seconds):
+            raise ParseTimeout(f"reading took longer than {limits.seconds:g} s")
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            raise ParseError("the reader process died (memory or a crash in a decoder)") from None
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+        receiver.close()
+    if status == "ok":
+        return Record.from_json(payload)
+    return _raise(payload)
+
+
+def _raise(payload: Any) -> Record:
+    from . import errors
+
+    name, reason = payload
+    kind = getattr(errors, name, ParseError)
+    raise kind(reason)

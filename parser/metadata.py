@@ -1,0 +1,173 @@
+"""Title, agency, year, dates and sections, read from a `Document` as report-schema.md defines them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .cells import fold
+from .document import Document
+from .labels import SECTION_PATTERNS
+from .record import SECTION_KEYS, Dates
+
+_CN_DIGITS = {"〇": 0, "零": 0, "○": 0, "Ｏ": 0, "O": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+_YEAR = r"(\d{4}|[〇零○一二三四五六七八九]{4})"
+_MONTH_DAY = r"(\d{1,2}|[一二三四五六七八九十]{1,3})"
+_CN_DATE = re.compile(_YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
+_SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
+_TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
+_PERIOD = re.compile(
+    r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY
+    + r"日?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
+_SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
+_INLINE_HEADINGS = {
+    "overview": re.compile(r"[一1][、.．]总体情况"),
+    "proactive": re.compile(r"[二2][、.．]主动公开政府信息情况"),
+    "requests": re.compile(r"[三3][、.．]收到和处理政府信息公开申请"),
+    "review": re.compile(r"[四4][、.．]政府信息公开行政复议"),
+    "problems": re.compile(r"[五5][、.．]存在的主要问题"),
+    "other": re.compile(r"[六6][、.．]其他需要报告的事项"),
+}
+_AGENCY_SUFFIX = re.compile(r"(政府|办事处|街道|委员会|局|厅|办公室|办公厅|部|署|委|院|中心|管委会|实验区|乡|镇|会)$")
+
+
+def _cn_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if len(text) == 4 and all(c in _CN_DIGITS for c in text):
+        return int("".join(str(_CN_DIGITS[c]) for c in text))
+    # 十, 十二, 二十, 二十一, 三十一
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+    return _CN_DIGITS.get(text, 0)
+
+
+def _iso(y: str, m: str, d: str) -> str | None:
+    year, month, day = _cn_number(y), _cn_number(m), _cn_number(d)
+    if not (1990 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def find_title(doc: Document) -> str | None:
+    meta = _compact(doc.meta.get("title", ""))
+    if re.search(r"报告|年报", meta) and re.search(_YEAR + r"\s*年", meta):
+        return meta  # the page's own title (ArticleTitle) is what the publisher called the report
+    paragraphs = [_compact(p) for p in doc.paragraphs()[:12]]
+    for i, line in enumerate(paragraphs[:8]):
+        if not re.search(r"报告|年报", line) or len(line) > 80:
+            continue
+        if not re.search(r"政府信息公开|政务公开|信息公开|年报|年度报告", line) and not (
+                i > 0 and re.search(r"政府信息公开|信息公开", paragraphs[i - 1])):
+            continue
+        title = line
+        starts_with_year = re.match(_YEAR + r"\s*年", line) is not None
+        has_year = re.search(_YEAR + r"年", line) is not None
+        if i > 0 and (starts_with_year or not has_year) and len(paragraphs[i - 1]) <= 40 \
+                and not re.search(r"报告[。]?$", paragraphs[i - 1]):
+            title = paragraphs[i - 1] + line
+        return title
+    return meta or None
+
+
+def find_agency(doc: Document, title: str | None) -> str | None:
+    prefix = ""
+    if title:
+        match = _TITLE_YEAR.match(title)
+        if match:
+            prefix = re.sub(r"关于$", "", match.group(1))
+    if prefix and not _AGENCY_SUFFIX.search(prefix):
+        prefix = ""
+    if not prefix and title:
+        # "2019年上海市人民政府办公厅政府信息公开工作年度报告": the agency follows the year
+        match = re.match(_YEAR + r"年度?(.+?)(?:政府信息公开|信息公开|政务公开)", title)
+        if match and _AGENCY_SUFFIX.search(match.group(2)):
+            prefix = match.group(2)
+    paragraphs = [_compact(p) for p in doc.paragraphs()]
+    standalone = [p for p in paragraphs[:6] + paragraphs[-10:]
+                  if 2 <= len(p) <= 40 and not re.search(r"[，。；：:,;！？、（）()《》]|\d", p)
+                  and _AGENCY_SUFFIX.search(p)]
+    filler = re.search(r"填报单位[（(]?盖章[)）]?[:：]\s*(\S+)", doc.full_text())
+    if filler and not prefix:
+        return filler.group(1)
+    if prefix:
+        fuller = [p for p in standalone if p.endswith(prefix) and len(p) > len(prefix)]
+        return max(fuller, key=len) if fuller else prefix
+    if standalone:
+        return standalone[0]
+    source = _compact(doc.meta.get("source", ""))
+    return source if source and _AGENCY_SUFFIX.search(source) else None
+
+
+def find_year(title: str | None, dates: Dates, doc: Document) -> int | None:
+    if title:
+        match = re.search(_YEAR + r"\s*年", title)
+        if match:
+            return _cn_number(match.group(1))
+    if dates.period_start:
+        return int(dates.period_start[:4])
+    match = re.search(r"[（(]\s*(\d{4})\s*年度?\s*[)）]", doc.full_text())
+    return int(match.group(1)) if match else None
+
+
+def find_period(text: str) -> tuple[str | None, str | None]:
+    match = _PERIOD.search(_compact(text))
+    if not match:
+        return None, None
+    y1, m1, d1, y2, m2, d2 = match.groups()
+    return _iso(y1, m1, d1), _iso(y2 or y1, m2, d2)
+
+
+def find_signed(doc: Document) -> str | None:
+    paragraphs = [_compact(p) for p in doc.paragraphs()]
+    for line in reversed(paragraphs[-8:]):
+        match = _SIGNED_LINE.match(line)
+        if match:
+            return _iso(*match.groups())
+    return None
+
+
+def find_sections(doc: Document) -> dict[str, bool]:
+    found = dict.fromkeys(SECTION_KEYS, False)
+    for row in doc.rows:
+        cells = [c for c in row.cells if c]
+        if len(cells) != 1:
+            continue
+        line = fold(cells[0])
+        if len(line) > 45 or not _SECTION_ORDINAL.match(line):
+            continue
+        for key in SECTION_KEYS:
+            if not found[key] and SECTION_PATTERNS[key].search(line):
+                found[key] = True
+                break
+    if not all(found.values()):
+        # text scraped with headings glued into the prose: look for the national headings themselves
+        compact = _compact(doc.full_text())
+        for key, pattern in _INLINE_HEADINGS.items():
+            if not found[key] and pattern.search(compact):
+                found[key] = True
+    return found
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str | None
+    agency: str | None
+    year: int | None
+    dates: Dates
+    sections: dict[str, bool]
+
+
+def read_metadata(doc: Document) -> Metadata:
+    title = find_title(doc)
+    period_start, period_end = find_period(doc.full_text())
+    dates = Dates(signed=find_signed(doc), published=doc.meta.get("published"),
+                  period_start=period_start, period_end=period_end)
+    return Metadata(title=title, agency=find_agency(doc, title), year=find_year(title, dates, doc), dates=dates,
+                    sections=find_sections(doc))

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything nianbao-watch needs on Debian 12 (run as root): system packages and a virtualenv
+# with the project and its development tools in .venv/. Safe to run again; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(
+  python3-venv
+  tesseract-ocr tesseract-ocr-chi-sim   # OCR of scanned reports
+  libreoffice-writer-nogui              # converts legacy .doc files (and renders test .doc fixtures)
+  fonts-wqy-zenhei                      # a CJK font for generated PDFs and scans
+  poppler-utils
+)
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to apt-get install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev]'

@@ -1,0 +1,1 @@
+"""Storage: models, migrations, the archive and ingest (arrives with the storage issue)."""
