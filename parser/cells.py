@@ -9,7 +9,9 @@ Number = int | float
 
 _SPACES = re.compile(r"[\s\u00a0\u3000\u2002\u2003\u200b\ufeff]+")
 # OCR and typesetting confusions seen in scanned reports, applied only inside a cell that is otherwise numeric.
-_OCR_DIGITS = str.maketrans({"U": "0", "O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "S": "5"})
+_OCR_DIGITS = str.maketrans({"U": "0", "O": "0", "o": "0", "D": "0", "Q": "0", "¢": "0", "©": "0", "°": "0",
+                             "〇": "0", "○": "0", "l": "1", "I": "1", "|": "1", "!": "1", "]": "1", "[": "1",
+                             "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "g": "9"})
 _SIGN_WORDS = {"增": "+", "増": "+", "加": "+", "减": "-", "減": "-", "少": "-"}
 _UNIT = re.compile(r"(万元|亿元|千元|元|件|条|个|次|人次|人|项|篇|%)$")
 _NUMBER = re.compile(r"^([+\-]?)(\d+(?:\.\d+)?)$")

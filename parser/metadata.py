@@ -59,20 +59,36 @@ def find_title(doc: Document) -> str | None:
     meta = _compact(doc.meta.get("title", ""))
     if re.search(r"报告|年报", meta) and re.search(_YEAR + r"\s*年", meta):
         return meta  # the page's own title (ArticleTitle) is what the publisher called the report
-    paragraphs = [_compact(p) for p in doc.paragraphs()[:12]]
-    for i, line in enumerate(paragraphs[:8]):
-        if not re.search(r"报告|年报", line) or len(line) > 80:
-            continue
-        if not re.search(r"政府信息公开|政务公开|信息公开|年报|年度报告", line) and not (
-                i > 0 and re.search(r"政府信息公开|信息公开", paragraphs[i - 1])):
+    block: list[str] = []
+    for paragraph in doc.paragraphs()[:8]:
+        line = _compact(paragraph)
+        if len(line) > 45 or _SECTION_ORDINAL.match(line) or re.match(r"(发布时间|发布日期|索引号)", line):
+            break
+        block.append(line)
+    with_year = re.compile(_YEAR + r"年")
+    for k, line in enumerate(block):
+        if not (with_year.search(line) and re.search(r"报告|年报|报$|信息公开", line)):
             continue
         title = line
-        starts_with_year = re.match(_YEAR + r"\s*年", line) is not None
-        has_year = re.search(_YEAR + r"年", line) is not None
-        if i > 0 and (starts_with_year or not has_year) and len(paragraphs[i - 1]) <= 40 \
-                and not re.search(r"报告[。]?$", paragraphs[i - 1]):
-            title = paragraphs[i - 1] + line
-        return title
+        if with_year.match(line) and k > 0:
+            title = block[k - 1] + title  # "洪泽区人民政府" / "2023年…报告"
+        # a title wrapped over lines ("…信息公开" / "工作年度报告", "…年度报" / "告"): take the shortest run of
+        # following lines that completes it
+        extended = title
+        for following in block[k + 1:k + 3]:
+            if re.search(r"报告$|年报$", title) or with_year.search(following) or len(following) > 16:
+                break
+            extended += following
+            if re.search(r"报告$|年报$", extended):
+                title = extended
+                break
+        if re.search(r"(年度|工作)报$", title):
+            title += "告"  # the last character alone on a line, lost (seen in scans)
+        if re.search(r"报告|年报", title):
+            return title
+    joined = "".join(block)
+    if with_year.search(joined) and re.search(r"报告|年报", joined):
+        return joined
     return meta or None
 
 

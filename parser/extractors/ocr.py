@@ -1,0 +1,412 @@
+"""Scanned PDFs and images: deskew, find the ruled table grid with OpenCV, OCR the page once with
+tesseract (chi_sim), and put each recognised word into the grid cell that holds it, so numbers land in the
+right row and column. Running text outside the tables becomes paragraphs, in reading order."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytesseract
+from PIL import Image
+
+from ..cells import is_number, squash
+from ..document import Document, Row
+from ..errors import CorruptDocument, LimitExceeded, ParseTimeout, UnsupportedFormat
+from ..limits import Limits
+
+# tesseract's OpenMP threads fight each other on small machines (4x slower here); pages run in parallel instead
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+FIGURE_LANG = os.environ.get("NIANBAO_OCR_FIGURE_LANG", "eng")
+TARGET_WIDTH = 2100  # pixels across an A4 page: about 250 dpi, enough for 8-point figures
+TARGET_DPI = 254
+
+
+@dataclass(frozen=True)
+class Box:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def holds(self, x: float, y: float) -> bool:
+        return self.x0 <= x <= self.x1 and self.y0 <= y <= self.y1
+
+
+@dataclass(frozen=True)
+class GridCell:
+    box: Box
+    row: int
+    col: int
+    rowspan: int
+    colspan: int
+
+
+def _check_tesseract() -> None:
+    try:
+        languages = pytesseract.get_languages()
+    except (pytesseract.TesseractNotFoundError, OSError) as exc:
+        raise UnsupportedFormat("scanned document needs tesseract (apt-get install tesseract-ocr "
+                                "tesseract-ocr-chi-sim)") from exc
+    if "chi_sim" not in languages:
+        raise UnsupportedFormat("scanned document needs tesseract's chi_sim language (tesseract-ocr-chi-sim)")
+
+
+def _binary(gray: np.ndarray) -> np.ndarray:
+    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12)
+
+
+def _line_masks(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    height, width = binary.shape
+    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                    (max(width // 35, 20), 1)))
+    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                  (1, max(height // 90, 15))))
+    return horizontal, vertical
+
+
+def deskew(gray: np.ndarray) -> np.ndarray:
+    """Straighten a page by the angle of its long horizontal rules (table lines), if it has any."""
+    binary = _binary(gray)
+    horizontal, _ = _line_masks(binary)
+    lines = cv2.HoughLinesP(horizontal, 1, math.pi / 1800, threshold=200, minLineLength=gray.shape[1] // 6,
+                            maxLineGap=20)
+    if lines is None:
+        return gray
+    angles = [math.degrees(math.atan2(y2 - y1, x2 - x1)) for x1, y1, x2, y2 in lines.reshape(-1, 4)]
+    angles = [a for a in angles if abs(a) < 5]
+    if not angles:
+        return gray
+    angle = float(np.median(angles))
+    if abs(angle) < 0.05:
+        return gray
+    height, width = gray.shape
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    return cv2.warpAffine(gray, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=255)
+
+
+def _cluster(values: list[int], gap: int) -> list[int]:
+    out: list[int] = []
+    for value in sorted(values):
+        if out and value - out[-1] <= gap:
+            continue
+        out.append(value)
+    return out
+
+
+def find_tables(gray: np.ndarray) -> tuple[list[list[GridCell]], np.ndarray]:
+    """Ruled tables on a page: each a list of cells with grid positions; and the mask of the rules."""
+    binary = _binary(gray)
+    horizontal, vertical = _line_masks(binary)
+    rules = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8)
+    tables: list[list[GridCell]] = []
+    height, width = gray.shape
+    table_rules = np.zeros_like(rules)
+    for index in range(1, count):
+        x, y, w, h, _ = stats[index]
+        if w < width // 4 or h < 30:
+            continue  # a stroke of a character, not a table
+        region = (labels[y:y + h, x:x + w] == index).astype(np.uint8) * 255
+        table_rules[y:y + h, x:x + w] |= region
+        interior = cv2.bitwise_not(region)
+        n, cell_labels, cell_stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
+        boxes = []
+        for k in range(1, n):
+            cx, cy, cw, ch, area = cell_stats[k]
+            touches_edge = cx == 0 or cy == 0 or cx + cw >= w or cy + ch >= h
+            if touches_edge or cw < 12 or ch < 12 or area < 0.5 * cw * ch:
+                continue
+            boxes.append(Box(x + cx, y + cy, x + cx + cw, y + cy + ch))
+        if len(boxes) < 2:
+            continue
+        ys = _cluster([b.y0 for b in boxes] + [b.y1 for b in boxes], 8)
+        xs = _cluster([b.x0 for b in boxes] + [b.x1 for b in boxes], 8)
+
+        def index_of(grid: list[int], value: int) -> int:
+            return min(range(len(grid)), key=lambda i: abs(grid[i] - value))
+
+        cells = []
+        for box in boxes:
+            r0, r1 = index_of(ys, box.y0), index_of(ys, box.y1)
+            c0, c1 = index_of(xs, box.x0), index_of(xs, box.x1)
+            cells.append(GridCell(box, r0, c0, max((r1 - r0 + 1) // 2, 1), max((c1 - c0 + 1) // 2, 1)))
+        # rows/cols are counted in boundary pairs (top and bottom edge of each band)
+        row_starts = sorted({c.row for c in cells})
+        col_starts = sorted({c.col for c in cells})
+        row_index = {r: i for i, r in enumerate(row_starts)}
+        col_index = {c: i for i, c in enumerate(col_starts)}
+        normalised = []
+        for cell in cells:
+            bottom_row = max((r for r in row_starts if ys[r] < cell.box.y1 - 4), default=cell.row)
+            right_col = max((c for c in col_starts if xs[c] < cell.box.x1 - 4), default=cell.col)
+            normalised.append(GridCell(cell.box, row_index[cell.row], col_index[cell.col],
+                                       row_index[bottom_row] - row_index[cell.row] + 1,
+                                       col_index[right_col] - col_index[cell.col] + 1))
+        tables.append(normalised)
+    return tables, table_rules
+
+
+@dataclass
+class Word:
+    text: str
+    x: float
+    y: float
+    conf: float
+    line: tuple[int, int, int]
+    left: int
+
+
+def _ocr_words(image: np.ndarray, deadline: float) -> list[Word]:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ParseTimeout("OCR ran out of time")
+    try:
+        data = pytesseract.image_to_data(Image.fromarray(image), lang="chi_sim", config=f"--psm 3 --dpi {TARGET_DPI}",
+                                         output_type=pytesseract.Output.DICT, timeout=remaining)
+    except RuntimeError as exc:  # pytesseract reports its timeout as RuntimeError
+        raise ParseTimeout("OCR ran out of time") from exc
+    words = []
+    for i, text in enumerate(data["text"]):
+        if not text or not text.strip():
+            continue
+        x = data["left"][i] + data["width"][i] / 2
+        y = data["top"][i] + data["height"][i] / 2
+        words.append(Word(text.strip(), x, y, float(data["conf"][i]),
+                          (data["block_num"][i], data["par_num"][i], data["line_num"][i]), data["left"][i]))
+    return words
+
+
+def _join(words: list[Word]) -> str:
+    """Words in reading order: tesseract's lines top to bottom, words left to right within a line."""
+    lines: dict[tuple[int, int, int], list[Word]] = {}
+    for word in words:
+        lines.setdefault(word.line, []).append(word)
+    out = ""
+    for line in sorted(lines.values(), key=lambda ws: sum(w.y for w in ws) / len(ws)):
+        for word in sorted(line, key=lambda w: w.left):
+            if out and out[-1].isascii() and out[-1].isalnum() and word.text[0].isascii() and word.text[0].isalnum():
+                out += " "
+            out += word.text
+    return squash(out)
+
+
+# What chi_sim makes of a lone "0" or "1" in a table cell.
+_DIGIT_MISREADS = set("口卢上了于人一二〇○门目日中丁十工卜丨|")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _looks_numeric(text: str) -> bool:
+    rest = "".join(c for c in text if c not in _DIGIT_MISREADS)
+    return len(text) <= 12 and not _CJK.search(rest)
+
+
+def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str) -> list[str]:
+    """Many cells in one tesseract process: each cell's interior is written as its own small image and
+    tesseract reads the list, each image as one line. (chi_sim on the whole page misreads lone figures —
+    0 as 口, 1 as 丨 — and two-character labels, which is why those cells get a pass of their own.)"""
+    if not boxes:
+        return []
+    inset = 5
+    with tempfile.TemporaryDirectory(prefix="nianbao-ocr-") as tmp:
+        names = []
+        for k, b in enumerate(boxes):
+            crop = clean[b.y0 + inset:b.y1 - inset, b.x0 + inset:b.x1 - inset]
+            if crop.size == 0:
+                crop = np.full((20, 20), 255, np.uint8)
+            _, crop = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+            padded = cv2.copyMakeBorder(crop, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+            name = os.path.join(tmp, f"{k:04d}.png")
+            cv2.imwrite(name, padded)
+            names.append(name)
+        listing = os.path.join(tmp, "cells.txt")
+        with open(listing, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(names) + "\n")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ParseTimeout("OCR ran out of time")
+        command = [pytesseract.pytesseract.tesseract_cmd, listing, "stdout", "-l", lang, "--psm", "7", "--dpi", str(TARGET_DPI),
+                   "-c", "page_separator=\f"]
+        try:
+            result = subprocess.run(command, capture_output=True, timeout=remaining, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ParseTimeout("OCR ran out of time") from exc
+    pages = result.stdout.decode("utf-8", errors="replace").split("\f")
+    return [re.sub(r"\s+", "", pages[k]) if k < len(pages) else "" for k in range(len(boxes))]
+
+
+def _has_ink(clean: np.ndarray, box: Box) -> bool:
+    crop = clean[box.y0 + 6:box.y1 - 6, box.x0 + 6:box.x1 - 6]
+    return crop.size > 0 and int((crop < 110).sum()) > 40
+
+
+def _doubtful_label(text: str) -> bool:
+    """A label cell the page pass probably misread: Latin letters where Chinese is expected, or very short."""
+    return bool(text) and (re.search(r"[A-Za-z]{2,}", text) is not None or len(text) <= 2) and \
+        not _looks_numeric(text)
+
+
+def _is_label(text: str) -> bool:
+    return len(_CJK.findall(text)) >= 3
+
+
+def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
+                  confidence: dict[GridCell, float]) -> list[GridCell]:
+    """Cells that hold figures. A figure column is one where at least two rows show a figure right of the
+    row's labels; below the first such row, every cell of a figure column that is not plainly a label holds
+    a figure (the page pass may have read its figure as nothing or as a stray character)."""
+    rows: dict[int, list[GridCell]] = {}
+    for cell in grid_cells:
+        rows.setdefault(cell.row, []).append(cell)
+    column_votes: dict[int, int] = {}
+    first_figure_row: int | None = None
+    for row, cells in sorted(rows.items()):
+        cells.sort(key=lambda c: c.col)
+        if sum(1 for c in cells if texts[c] and _looks_numeric(texts[c])) < 2:
+            continue
+        first_figure_row = row if first_figure_row is None else first_figure_row
+        last_label = max((c.col for c in cells if _is_label(texts[c])), default=-1)
+        for c in cells:
+            if c.col > last_label and c.colspan == 1:
+                column_votes[c.col] = column_votes.get(c.col, 0) + 1
+    figure_rows = sum(1 for cells in rows.values()
+                      if sum(1 for c in cells if texts[c] and _looks_numeric(texts[c])) >= 2)
+    figure_columns = {col for col, votes in column_votes.items() if votes >= min(2, figure_rows)}
+    if first_figure_row is None:
+        return []
+    return [c for c in grid_cells
+            if c.row >= first_figure_row and (c.col in figure_columns or
+                                               (c.colspan > 1 and _looks_numeric(texts[c]) and texts[c]))
+            and (not _is_label(texts[c]) or confidence.get(c, 100) < 70 and len(_CJK.findall(texts[c])) <= 4)]
+
+
+def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int, list[str]]:
+    gray = deskew(gray)
+    tables, rules = find_tables(gray)
+    clean = gray.copy()
+    clean[rules > 0] = 255  # rules erased: tesseract reads cells better without them
+    words = _ocr_words(clean, deadline)
+    placed: set[int] = set()
+    items: list[tuple[float, Row]] = []
+    uncertain: list[str] = []
+    for t, cells in enumerate(tables):
+        n_rows = max(c.row + c.rowspan for c in cells)
+        n_cols = max(c.col + c.colspan for c in cells)
+        grid: list[list[str | None]] = [[None] * n_cols for _ in range(n_rows)]
+        tops = [0.0] * n_rows
+        texts: dict[GridCell, str] = {}
+        confidence: dict[GridCell, float] = {}
+        for cell in cells:
+            inside = [i for i, w in enumerate(words) if i not in placed and cell.box.holds(w.x, w.y)]
+            placed.update(inside)
+            texts[cell] = _join([words[i] for i in inside])
+            confidence[cell] = min((words[i].conf for i in inside), default=100.0)
+            tops[cell.row] = cell.box.y0
+            if inside and min(words[i].conf for i in inside) < 50 and not _looks_numeric(texts[cell]):
+                uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
+                                 f"column {cell.col + 1}: {texts[cell]}")
+        figure_cells = _figure_cells(cells, texts, confidence)
+        for cell, figure in zip(figure_cells, _read_cells(clean, [c.box for c in figure_cells], deadline,
+                                                          FIGURE_LANG), strict=True):
+            texts[cell] = figure
+        # a second opinion where the figure pass read nothing from an inked cell, or read no number
+        retry = [c for c in figure_cells if (not texts[c] and _has_ink(clean, c.box)) or
+                 (texts[c] and not is_number(texts[c], ocr=True))]
+        for cell, figure in zip(retry, _read_cells(clean, [c.box for c in retry], deadline, "chi_sim"),
+                                strict=True):
+            if is_number(figure, ocr=True) or not texts[cell]:
+                texts[cell] = figure
+            if not is_number(texts[cell], ocr=True):
+                uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
+                                 f"column {cell.col + 1}: figure unreadable ({texts[cell]!r})")
+        figures = set(figure_cells)
+        doubtful = [c for c in cells if c not in figures and _doubtful_label(texts[c])]
+        for cell, text in zip(doubtful, _read_cells(clean, [c.box for c in doubtful], deadline, "chi_sim"),
+                              strict=True):
+            if text:
+                texts[cell] = text
+        for cell in cells:
+            grid[cell.row][cell.col] = texts[cell]
+        for r, row in enumerate(grid):
+            if any(row):
+                items.append((tops[r], Row(tuple(row), page=page_no, table=table_offset + t)))
+    lines: dict[tuple[int, int, int], list[Word]] = {}
+    for i, word in enumerate(words):
+        if i not in placed:
+            lines.setdefault(word.line, []).append(word)
+    for line_words in lines.values():
+        text = _join(line_words)
+        if text and not (text.strip("-—– ").isdigit() and len(text) < 8):
+            items.append((min(w.y for w in line_words), Row((text,), page=page_no)))
+    items.sort(key=lambda item: item[0])
+    return [row for _, row in items], len(tables), uncertain
+
+
+def _to_gray(image: Image.Image) -> np.ndarray:
+    if image.width < TARGET_WIDTH * 0.8 or image.width > TARGET_WIDTH * 1.6:
+        scale = TARGET_WIDTH / image.width
+        image = image.resize((TARGET_WIDTH, int(image.height * scale)), Image.Resampling.BICUBIC)
+    return np.asarray(image.convert("L"))
+
+
+def _read_images(images: list[Image.Image], fmt: str, limits: Limits) -> Document:
+    _check_tesseract()
+    deadline = time.monotonic() + limits.seconds
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
+        pages = list(pool.map(lambda item: read_page(_to_gray(item[1]), item[0], 0, deadline),
+                              enumerate(images, start=1)))
+    rows: list[Row] = []
+    tables = 0
+    uncertain: list[str] = []
+    for page_rows, count, page_uncertain in pages:
+        rows.extend(Row(r.cells, r.page, None if r.table is None else r.table + tables) for r in page_rows)
+        tables += count
+        uncertain.extend(page_uncertain)
+    document = Document(format=fmt, rows=rows, pages=len(images), ocr=True)
+    document.meta["ocr_uncertain"] = "\n".join(uncertain)
+    return document
+
+
+def extract_scanned_pdf(data: bytes, limits: Limits) -> Document:
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        raise CorruptDocument(f"corrupt PDF: {exc}") from exc
+    try:
+        if len(pdf) > limits.max_pages:
+            raise LimitExceeded(f"PDF has {len(pdf)} pages, over the limit of {limits.max_pages}")
+        images = []
+        for page in pdf:
+            width_points = page.get_width()
+            scale = TARGET_WIDTH / max(width_points, 1)
+            images.append(page.render(scale=min(scale, 6), grayscale=True).to_pil())
+    finally:
+        pdf.close()
+    return _read_images(images, "scanned-pdf", limits)
+
+
+def extract_image(data: bytes, limits: Limits) -> Document:
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > 80_000_000:
+            raise LimitExceeded(f"image of {image.width}×{image.height} pixels is too large")
+        frames = []
+        for frame in range(getattr(image, "n_frames", 1)):
+            image.seek(frame)
+            frames.append(image.copy())
+            if len(frames) > limits.max_pages:
+                raise LimitExceeded(f"image has more than {limits.max_pages} pages")
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise CorruptDocument(f"unreadable image: {exc}") from exc
+    return _read_images(frames, "image", limits)
