@@ -6,7 +6,8 @@ import io
 import re
 import zipfile
 
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|meta|body|div|table|p\b|title)", re.I | re.S)
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|meta|body|div|table|p\b|title)",
+                         re.I | re.S)
 
 
 def detect_format(data: bytes) -> str:

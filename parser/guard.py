@@ -6,6 +6,7 @@ the caller gets a `Record` or a `ParseError` with a reason.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import resource
 from multiprocessing.connection import Connection
@@ -20,10 +21,8 @@ MEMORY_CAP_BYTES = 6 * 1024 ** 3
 
 
 def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limits) -> None:
-    try:
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
-    except (ValueError, OSError):
-        pass
     try:
         record = parse(data, content_type=content_type, limits=limits)
         conn.send(("ok", record.to_json()))

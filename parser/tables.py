@@ -28,6 +28,7 @@ from .labels import (
 )
 
 _UNITS = {"条", "件", "次", "个", "人", "人次", "篇", "元", "万元", "项", "份", "场", "期", "家", "%"}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _LABEL_WITH_NUMBER = re.compile(r"^(.*[^\d\s.,+\-])\s+([+\-]?\d[\d,]*(?:\.\d+)?)$")
 
 
@@ -53,6 +54,8 @@ def split_row(row: Row, *, ocr: bool = False) -> SplitRow:
     for i, cell in enumerate(cells):
         if cell is None or is_blank(cell) or is_number(cell, ocr=ocr):
             continue
+        if ocr and not _CJK.search(cell) and len(re.findall(r"[A-Za-z]", cell)) < 4:
+            continue  # an unreadable figure, not a label
         last_label = i
     labels = [c for c in cells[: last_label + 1] if c and not is_blank(c)]
     values = [c for c in cells[last_label + 1:] if c is not None]
@@ -124,7 +127,7 @@ def _read_requests(splits: list[SplitRow], template: str | None, ocr: bool) -> t
     end = start
     for i in range(start, min(len(splits), start + 60)):
         split = splits[i]
-        if not split.values or _numeric_count(split, ocr) == 0 and not all(is_blank(v) for v in split.values):
+        if not split.values or (_numeric_count(split, ocr) == 0 and not all(is_blank(v) for v in split.values)):
             continue
         key = match_request_row(split.specific) or match_request_row(split.label)
         if key is None and len(split.values) < 3:
@@ -274,7 +277,8 @@ def _fields_for(key: str | None, header: list[str] | None, defaults: dict[str, t
 
 # ---------------------------------------------------------------- 2008 statistics table
 
-_NUMBERING = re.compile(r"^(其中[:：]|[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d+[、.．]|[①-⑳])")
+_NUMBERING = re.compile(r"^(其中[:：]|[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]"
+                        r"|\d+[、.．]|[①-⑳])")
 _TOP_LEVEL = re.compile(r"^\s*[一二三四五六七八九十]+[、.．]")
 
 

@@ -42,7 +42,7 @@ def differences(expected: Any, got: Any, path: str = "") -> list[str]:
         for key, value in expected.items():
             out += differences(value, got.get(key, "<missing>"), f"{path}.{key}")
         return out
-    if expected != got or type(expected) is not type(got) and not (
-            isinstance(expected, int | float) and isinstance(got, int | float) and not isinstance(got, bool)):
+    if expected != got or (type(expected) is not type(got) and not (
+            isinstance(expected, int | float) and isinstance(got, int | float) and not isinstance(got, bool))):
         return [f"{path}: expected {expected!r}, got {got!r}"]
     return []

@@ -20,8 +20,8 @@ def declared_charset(data: bytes, content_type: str | None = None) -> str | None
         match = re.search(r"charset=([\w\-]+)", content_type, re.I)
         if match:
             return _normal(match.group(1))
-    match = _META_CHARSET.search(data[:4096])
-    return _normal(match.group(1).decode("ascii")) if match else None
+    found = _META_CHARSET.search(data[:4096])
+    return _normal(found.group(1).decode("ascii")) if found else None
 
 
 def decode(data: bytes, content_type: str | None = None) -> str:

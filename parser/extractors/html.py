@@ -29,7 +29,8 @@ _SKIP = {"script", "style", "noscript", "head", "iframe", "select", "button", "n
 _BLOCK = {"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article", "ul", "ol",
           "dl", "dt", "dd", "center", "blockquote", "pre", "hr"}
 _PUBLISHED_META = ("pubdate", "publishdate", "firstpublishedtime", "og:release_date", "dc.date", "createdate")
-_DATE_IN_TEXT = re.compile(r"(?:发布时间|发布日期|发文日期|成文日期|日期)\s*[:：]?\s*(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
+_DATE_IN_TEXT = re.compile(r"(?:发布时间|发布日期|发文日期|成文日期|日期)\s*[:：]?\s*"
+                           r"(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
 _DATE = re.compile(r"(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
 
 

@@ -110,16 +110,16 @@ def find_tables(gray: np.ndarray) -> tuple[list[list[GridCell]], np.ndarray]:
     rules = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8)
     tables: list[list[GridCell]] = []
-    height, width = gray.shape
+    _height, width = gray.shape
     table_rules = np.zeros_like(rules)
     for index in range(1, count):
         x, y, w, h, _ = stats[index]
         if w < width // 4 or h < 30:
             continue  # a stroke of a character, not a table
         region = (labels[y:y + h, x:x + w] == index).astype(np.uint8) * 255
-        table_rules[y:y + h, x:x + w] |= region
+        table_rules[y:y + h, x:x + w] = cv2.bitwise_or(table_rules[y:y + h, x:x + w], region)
         interior = cv2.bitwise_not(region)
-        n, cell_labels, cell_stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
+        n, _cell_labels, cell_stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
         boxes = []
         for k in range(1, n):
             cx, cy, cw, ch, area = cell_stats[k]
@@ -133,7 +133,7 @@ def find_tables(gray: np.ndarray) -> tuple[list[list[GridCell]], np.ndarray]:
         xs = _cluster([b.x0 for b in boxes] + [b.x1 for b in boxes], 8)
 
         def index_of(grid: list[int], value: int) -> int:
-            return min(range(len(grid)), key=lambda i: abs(grid[i] - value))
+            return min(range(len(grid)), key=lambda i: abs(grid[i] - value))  # noqa: B023 (called at once)
 
         cells = []
         for box in boxes:
@@ -202,6 +202,7 @@ def _join(words: list[Word]) -> str:
 
 # What chi_sim makes of a lone "0" or "1" in a table cell.
 _DIGIT_MISREADS = set("口卢上了于人一二〇○门目日中丁十工卜丨|")
+_SIGN_WORD = re.compile(r"[增増减減]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -223,8 +224,7 @@ def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str)
             crop = clean[b.y0 + inset:b.y1 - inset, b.x0 + inset:b.x1 - inset]
             if crop.size == 0:
                 crop = np.full((20, 20), 255, np.uint8)
-            _, crop = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-            padded = cv2.copyMakeBorder(crop, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+            padded = cv2.copyMakeBorder(_despeckle(crop), 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
             name = os.path.join(tmp, f"{k:04d}.png")
             cv2.imwrite(name, padded)
             names.append(name)
@@ -234,7 +234,8 @@ def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ParseTimeout("OCR ran out of time")
-        command = [pytesseract.pytesseract.tesseract_cmd, listing, "stdout", "-l", lang, "--psm", "7", "--dpi", str(TARGET_DPI),
+        command = [pytesseract.pytesseract.tesseract_cmd, listing, "stdout", "-l", lang, "--psm", "7",
+                   "--dpi", str(TARGET_DPI),
                    "-c", "page_separator=\f"]
         try:
             result = subprocess.run(command, capture_output=True, timeout=remaining, check=False)
@@ -242,6 +243,27 @@ def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str)
             raise ParseTimeout("OCR ran out of time") from exc
     pages = result.stdout.decode("utf-8", errors="replace").split("\f")
     return [re.sub(r"\s+", "", pages[k]) if k < len(pages) else "" for k in range(len(boxes))]
+
+
+def _despeckle(crop: np.ndarray) -> np.ndarray:
+    """Binarise a cell and drop scanner specks, then trim to the ink: figures read best centred and clean."""
+    _, binary = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = cv2.bitwise_not(binary)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    keep = np.zeros_like(ink)
+    height, width = ink.shape
+    for k in range(1, count):
+        x, y, w, h, area = stats[k]
+        touches_edge = x == 0 or y == 0 or x + w >= width or y + h >= height
+        dash = w >= 2 * h and w >= 5  # a minus sign is small but long
+        if (area >= 14 or (area >= 6 and dash)) and \
+                not (touches_edge and (h >= height * 0.8 or w >= width * 0.8 or area < 40)):
+            keep[labels == k] = 255  # not a speck, nor the remnant of a ruling line at the cell's edge
+    points = cv2.findNonZero(keep)
+    if points is None:
+        return np.full_like(binary, 255)
+    x, y, w, h = cv2.boundingRect(points)
+    return cv2.bitwise_not(keep[y:y + h, x:x + w])
 
 
 def _has_ink(clean: np.ndarray, box: Box) -> bool:
@@ -269,24 +291,30 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
         rows.setdefault(cell.row, []).append(cell)
     column_votes: dict[int, int] = {}
     first_figure_row: int | None = None
+    figure_row_count = 0
     for row, cells in sorted(rows.items()):
         cells.sort(key=lambda c: c.col)
-        if sum(1 for c in cells if texts[c] and _looks_numeric(texts[c])) < 2:
-            continue
-        first_figure_row = row if first_figure_row is None else first_figure_row
         last_label = max((c.col for c in cells if _is_label(texts[c])), default=-1)
-        for c in cells:
-            if c.col > last_label and c.colspan == 1:
+        right = [c for c in cells if c.col > last_label]
+        numeric = sum(1 for c in right if texts[c] and _looks_numeric(texts[c]))
+        # a figure row: labels on the left, then figures (some perhaps read as nothing)
+        garbled = [c for c in right if texts[c] and not _looks_numeric(texts[c])
+                   and len(texts[c]) <= 2 and confidence.get(c, 100) < 60]
+        if not (numeric >= 2 or (last_label >= 0 and len(right) >= 3 and
+                                 all(not texts[c] or _looks_numeric(texts[c]) or c in garbled for c in right))):
+            continue
+        figure_row_count += 1
+        first_figure_row = row if first_figure_row is None else first_figure_row
+        for c in right:
+            if c.colspan == 1:
                 column_votes[c.col] = column_votes.get(c.col, 0) + 1
-    figure_rows = sum(1 for cells in rows.values()
-                      if sum(1 for c in cells if texts[c] and _looks_numeric(texts[c])) >= 2)
-    figure_columns = {col for col, votes in column_votes.items() if votes >= min(2, figure_rows)}
+    figure_columns = {col for col, votes in column_votes.items() if votes >= min(2, figure_row_count)}
     if first_figure_row is None:
         return []
     return [c for c in grid_cells
             if c.row >= first_figure_row and (c.col in figure_columns or
                                                (c.colspan > 1 and _looks_numeric(texts[c]) and texts[c]))
-            and (not _is_label(texts[c]) or confidence.get(c, 100) < 70 and len(_CJK.findall(texts[c])) <= 4)]
+            and (not _is_label(texts[c]) or (confidence.get(c, 100) < 70 and len(_CJK.findall(texts[c])) <= 4))]
 
 
 def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int, list[str]]:
@@ -315,9 +343,12 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
                 uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
                                  f"column {cell.col + 1}: {texts[cell]}")
         figure_cells = _figure_cells(cells, texts, confidence)
-        for cell, figure in zip(figure_cells, _read_cells(clean, [c.box for c in figure_cells], deadline,
-                                                          FIGURE_LANG), strict=True):
-            texts[cell] = figure
+        # signed changes printed as 增5 / 减2 need the Chinese model; plain figures read best with eng
+        worded = [c for c in figure_cells if _SIGN_WORD.search(texts[c])]
+        plain = [c for c in figure_cells if c not in worded]
+        for group, lang in ((plain, FIGURE_LANG), (worded, "chi_sim")):
+            for cell, figure in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang), strict=True):
+                texts[cell] = figure
         # a second opinion where the figure pass read nothing from an inked cell, or read no number
         retry = [c for c in figure_cells if (not texts[c] and _has_ink(clean, c.box)) or
                  (texts[c] and not is_number(texts[c], ocr=True))]

@@ -62,7 +62,8 @@ OTHER_2021 = [
     ("other_misc", "（六）其他处理", "3.其他"),
 ]
 TYPOS = {"2.其他法律行政法规禁止公开": "2.其他法律行政止公开", "5.属于三类内部事务信息": "5.属于三类内容事务信息",
-         "（二）部分公开（区分处理的，只计这一情形，不计其他情形）": "（二）部分公开（区分处理的，只计这一情况，不计其他情况）"}
+         "（二）部分公开（区分处理的，只计这一情形，不计其他情形）":
+             "（二）部分公开（区分处理的，只计这一情况，不计其他情况）"}
 
 
 def _label(text: str, variant: Variant) -> str:
@@ -118,7 +119,8 @@ def proactive_table(tables: dict[str, Any], template: str, v: Variant) -> tuple[
     rows.append(tuple(Cell(t) for t in ("信息内容", "本年新制作数量", "本年新公开数量", "对外公开总数量")))
     for key, name in (("rules", "规章"), ("normative_documents", "规范性文件")):
         rows.append((Cell(name), *_value_cells([p[key][f] for f in ("made", "published", "total")], v)))
-    for heading, keys in (("第二十条第（五）项", (("licensing", "行政许可"), ("other_services", "其他对外管理服务事项"))),
+    for heading, keys in (("第二十条第（五）项", (("licensing", "行政许可"),
+                                                 ("other_services", "其他对外管理服务事项"))),
                           ("第二十条第（六）项", (("punishment", "行政处罚"), ("coercion", "行政强制")))):
         block(heading)
         rows.append(tuple(Cell(t) for t in ("信息内容", "上一年项目数量", "本年增/减", "处理决定数量")))

@@ -3,40 +3,71 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import docx
+from docx.document import Document as DocxDocument
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 from docx.shared import Pt
 
 from .layout import Block, layout
 from .model import ReportSpec
 
 
-def _grid_size(block: Block) -> tuple[int, int]:
-    width = 0
-    for row in block.rows[:1]:
-        width = sum(c.colspan for c in row)
-    return len(block.rows), max(width, max(sum(c.colspan for c in row) for row in block.rows))
+def _tc(text: str, colspan: int, vmerge: str | None) -> Any:
+    tc = OxmlElement("w:tc")
+    properties = OxmlElement("w:tcPr")
+    if colspan > 1:
+        span = OxmlElement("w:gridSpan")
+        span.set(qn("w:val"), str(colspan))
+        properties.append(span)
+    if vmerge is not None:
+        merge = OxmlElement("w:vMerge")
+        if vmerge == "restart":
+            merge.set(qn("w:val"), "restart")
+        properties.append(merge)
+    tc.append(properties)
+    paragraph = OxmlElement("w:p")
+    if text:
+        run = OxmlElement("w:r")
+        text_element = OxmlElement("w:t")
+        text_element.text = text
+        run.append(text_element)
+        paragraph.append(run)
+    tc.append(paragraph)
+    return tc
 
 
-def _add_table(document: docx.document.Document, block: Block) -> None:
-    n_rows, n_cols = _grid_size(block)
-    table = document.add_table(rows=n_rows, cols=n_cols)
+def _add_table(document: DocxDocument, block: Block) -> None:
+    """Written as WordprocessingML directly (gridSpan / vMerge), as Word itself stores merged cells;
+    python-docx's cell.merge() is quadratic and too slow for hundreds of test documents."""
+    n_cols = max(sum(c.colspan for c in row) for row in block.rows)
+    table = document.add_table(rows=0, cols=n_cols)
     table.style = "Table Grid"
-    taken: set[tuple[int, int]] = set()
+    tbl = table._tbl
+    covered: dict[tuple[int, int], tuple[int, int]] = {}  # (row, col) → colspan of a cell merged from above
     for r, row in enumerate(block.rows):
+        tr = OxmlElement("w:tr")
         c = 0
-        for cell in row:
-            while (r, c) in taken:
+        cells = list(row)
+        while c < n_cols:
+            if (r, c) in covered:
+                colspan, _ = covered[(r, c)]
+                tr.append(_tc("", colspan, "continue"))
+                c += colspan
+                continue
+            if not cells:
+                tr.append(_tc("", 1, None))
                 c += 1
-            target = table.cell(r, c)
-            if cell.rowspan > 1 or cell.colspan > 1:
-                target = target.merge(table.cell(r + cell.rowspan - 1, c + cell.colspan - 1))
-            target.text = cell.text
-            for dr in range(cell.rowspan):
-                for dc in range(cell.colspan):
-                    taken.add((r + dr, c + dc))
+                continue
+            cell = cells.pop(0)
+            tr.append(_tc(cell.text, cell.colspan, "restart" if cell.rowspan > 1 else None))
+            for dr in range(1, cell.rowspan):
+                covered[(r + dr, c)] = (cell.colspan, dr)
             c += cell.colspan
+        tbl.append(tr)
 
 
 def render_docx(spec: ReportSpec) -> bytes:

@@ -49,7 +49,8 @@ def render_html(spec: ReportSpec, *, published: str | None = None, encoding: str
 <meta name="ArticleTitle" content="{escape(title)}"/>{pub_meta}
 <title>{escape(title)}_{escape(site_name)}</title></head>
 <body><div class="header"><a href="/">首页</a> &gt; <a href="../">政府信息公开年报</a></div>
-<div class="article"><h1>{escape(title)}</h1><div class="info">{pub_text} <span>来源：{escape(record.agency or "")}</span></div>
+<div class="article"><h1>{escape(title)}</h1>
+<div class="info">{pub_text} <span>来源：{escape(record.agency or "")}</span></div>
 <div class="TRS_Editor">
 {chr(10).join(body)}
 </div></div>
