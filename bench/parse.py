@@ -27,7 +27,7 @@ from sandbox.reportgen import generate, render_docx, render_html, render_pdf, re
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def measure(samples: dict[str, list[tuple[float, int]]], label: str, data: bytes) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from parser import Limits, ParseError, Record
 from parser.guard import parse_guarded
 
-from .render import render_record
+from .render import render_findings, render_record
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -58,6 +58,40 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    import checks
+    from checks.deadlines import load_calendar
+
+    limits = _limits(args)
+    status = EXIT_OK
+    history: list[Record] = []
+    for name in args.history or ():
+        try:
+            history.append(_read(Path(name), limits))
+        except ParseError as exc:
+            print(f"{name}: {exc.kind}: {exc.reason} (history file skipped)", file=sys.stderr)
+    calendar = load_calendar()
+    for index, name in enumerate(args.paths):
+        path = Path(name)
+        try:
+            record = _read(path, limits)
+        except ParseError as exc:
+            print(f"{path}: {exc.kind}: {exc.reason}", file=sys.stderr)
+            status = EXIT_UNREADABLE
+            continue
+        findings = checks.run(record, history=history, calendar=calendar, kind=args.kind, region=args.region or "")
+        if args.json:
+            print(json.dumps({"report": record.to_json(with_source=args.source),
+                              "findings": [f.to_json() for f in findings]}, ensure_ascii=False))
+        else:
+            if index:
+                print()
+            print(f"== {path}: {record.title or '（标题未识别）'}")
+            print(render_findings(findings))
+        sys.stdout.flush()
+    return status
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mb", type=float, default=50, help="largest file read, in MB (default 50)")
     parser.add_argument("--max-pages", type=int, default=300, help="most pages read per document (default 300)")
@@ -76,6 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --json: include the `source` block (format, pages, body text, evidence)")
     _add_limit_options(parse)
     parse.set_defaults(handler=cmd_parse)
+
+    check = commands.add_parser("check", help="parse report files and list what is wrong with them")
+    check.add_argument("paths", nargs="+", help="report files")
+    check.add_argument("--json", action="store_true",
+                       help='print {"report": ..., "findings": [...]} per file (JSON Lines for several)')
+    check.add_argument("--source", action="store_true", help="with --json: include the record's `source` block")
+    check.add_argument("--history", nargs="+", metavar="PATH",
+                       help="the same agency's reports of other years (for CARRY-OVER, IN-FORCE-DRIFT, "
+                            "DUPLICATE-CONTENT)")
+    check.add_argument("--kind", choices=("department", "government", "township", "other"),
+                       help="agency kind for the deadline (default: inferred from the agency's name)")
+    check.add_argument("--region", help="行政区划代码 of the agency, for regional deadline rules")
+    _add_limit_options(check)
+    check.set_defaults(handler=cmd_check)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from checks.finding import Finding
 from parser.record import Record
 
 REQUEST_LABELS = {
@@ -117,4 +118,24 @@ def render_record(record: Record) -> str:
         out += ["", "政府信息公开情况统计表"]
         rows = [(k, [show(v)] + ([show(cumulative.get(k))] if cumulative else [])) for k, v in legacy.items()]
         out += ["  " + line for line in table_lines(rows, ["指标", "本年"] + (["累计"] if cumulative else []))]
+    return "\n".join(out)
+
+
+SEVERITY_LABELS = {"error": "错误", "warning": "警告", "notice": "提示"}
+
+
+def render_findings(findings: list[Finding]) -> str:
+    if not findings:
+        return "未发现问题。"
+    out = []
+    for severity, label in SEVERITY_LABELS.items():
+        group = [f for f in findings if f.severity == severity]
+        if not group:
+            continue
+        out.append(f"{label}（{len(group)}）")
+        for finding in group:
+            where = f"，第{finding.page}页" if finding.page else ""
+            out.append(f"  [{finding.rule}] {finding.message}{where}")
+            if finding.text and finding.rule in ("NARRATIVE-TABLE", "YEAR-MISMATCH"):
+                out.append(f"      原文：{finding.text[:120]}")
     return "\n".join(out)

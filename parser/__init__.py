@@ -77,7 +77,7 @@ def build_record(document: Document) -> Record:
 
     meta = read_metadata(document)
     tables = read_tables(document)
-    text = document.full_text()
+    text = "\n".join(document.paragraphs())
     if tables.template is None and meta.year is None and "公开" not in text:
         raise NotAnAnnualReport("no annual-report title, year or table found")
     template = tables.template
@@ -99,6 +99,7 @@ def build_record(document: Document) -> Record:
             table_pages=tables.table_pages,
             block_labels=tuple(tables.block_labels),
             ocr=document.ocr,
+            low_confidence_cells=tuple(c for c in document.meta.get("ocr_uncertain", "").split("\n") if c),
         ),
     )
 

@@ -22,12 +22,12 @@ _PERIOD = re.compile(
     + r"日?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
 _SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 _INLINE_HEADINGS = {
-    "overview": re.compile(r"[一1][、.．]总体情况"),
-    "proactive": re.compile(r"[二2][、.．]主动公开政府信息情况"),
-    "requests": re.compile(r"[三3][、.．]收到和处理政府信息公开申请"),
-    "review": re.compile(r"[四4][、.．]政府信息公开行政复议"),
-    "problems": re.compile(r"[五5][、.．]存在的主要问题"),
-    "other": re.compile(r"[六6][、.．]其他需要报告的事项"),
+    "overview": re.compile(r"[一1][、.．](总体情况|概述|基本情况)"),
+    "proactive": re.compile(r"[二2][、.．][^。；]{0,6}主动公开"),
+    "requests": re.compile(r"[三3][、.．][^。；]{0,10}(收到和处理|依申请)"),
+    "review": re.compile(r"[四4][、.．][^。；]{0,16}(复议|诉讼)"),
+    "problems": re.compile(r"[五5][、.．][^。；]{0,8}(存在|问题|不足)"),
+    "other": re.compile(r"[六6][、.．][^。；]{0,6}其他(需要)?报告"),
 }
 _AGENCY_SUFFIX = re.compile(r"(政府|办事处|街道|委员会|局|厅|办公室|办公厅|部|署|委|院|中心|管委会|实验区|乡|镇|会)$")
 

@@ -363,7 +363,8 @@ def read_tables(doc: Document) -> TableRead:
     proactive, block_labels, proactive_page = _read_proactive(splits, start, template, doc.ocr)
     review, review_page = _read_review(splits, end, doc.ocr) if end >= 0 else ({}, None)
     result.tables = {"proactive": proactive, "requests": requests, "review": review}
-    result.block_labels = block_labels
+    result.block_labels = block_labels or [
+        r.text for r in doc.rows if re.fullmatch(r"第二十条第\(.{1,3}\)项", fold(r.text))]
     result.table_pages = {
         "proactive": proactive_page,
         "requests": splits[start].row.page if start >= 0 else None,

@@ -63,3 +63,21 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
     result = _run("parse", str(tmp_path / "nope.pdf"))
     assert result.returncode == 2
     assert "cannot open" in result.stderr
+
+
+def test_check_prints_findings_and_json(tmp_path: Path) -> None:
+    from sandbox.reportgen.plant import PLANTS
+
+    planted = PLANTS["T4-BLOCK"](generate(random.Random(5)), random.Random(5))
+    assert planted is not None
+    path = tmp_path / "r.html"
+    path.write_bytes(render_html(planted.spec))
+    readable = _run("check", str(path))
+    assert readable.returncode == 0
+    assert "错误（1）" in readable.stdout and "[T4-BLOCK]" in readable.stdout
+    result = _run("check", str(path), "--json")
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"report", "findings"}
+    assert [f["rule"] for f in payload["findings"]] == ["T4-BLOCK"]
+    finding = payload["findings"][0]
+    assert finding["table"] == "review" and finding["column"] == "total" and len(finding["fingerprint"]) == 32

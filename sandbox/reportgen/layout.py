@@ -111,7 +111,7 @@ def proactive_table(tables: dict[str, Any], template: str, v: Variant) -> tuple[
             rows.append((Cell("信息内容"), Cell("本年处理决定数量", colspan=3)))
             for key, name in keys:
                 rows.append((Cell(name), *_value_cells([p[key]["decisions"]], v, span=3)))
-        block("第二十条第（八）项")
+        block("第二十条第（六）项" if v.misnumbered_block else "第二十条第（八）项")
         rows.append((Cell("信息内容"), Cell("本年收费金额（单位：万元）", colspan=3)))
         rows.append((Cell("行政事业性收费"), *_value_cells([p["fees"]["amount"]], v, span=3)))
         return tuple(rows)
@@ -129,7 +129,7 @@ def proactive_table(tables: dict[str, Any], template: str, v: Variant) -> tuple[
             rows.append((Cell(name), Cell(figure(row["previous"], v), label=False),
                          Cell(figure(row["change"], v, signed=True), label=False),
                          Cell(figure(row["decisions"], v), label=False)))
-    block("第二十条第（八）项")
+    block("第二十条第（六）项" if v.misnumbered_block else "第二十条第（八）项")
     rows.append((Cell("信息内容"), Cell("上一年项目数量"), Cell("本年增/减", colspan=2)))
     rows.append((Cell("行政事业性收费"), Cell(figure(p["fees"]["previous"], v), label=False),
                  Cell(figure(p["fees"]["change"], v, signed=True), colspan=2, label=False)))
