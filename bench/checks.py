@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import checks  # noqa: E402
-from parser import parse  # noqa: E402
-from sandbox.reportgen import generate, render_html  # noqa: E402
-from sandbox.reportgen.model import Variant  # noqa: E402
-from sandbox.reportgen.plant import PLANTS  # noqa: E402
+import checks
+from parser import parse
+from sandbox.reportgen import generate, render_html
+from sandbox.reportgen.model import Variant
+from sandbox.reportgen.plant import PLANTS
 
 
 def main() -> None:

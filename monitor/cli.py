@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,6 +93,125 @@ def cmd_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ignore[no-untyped-def]
+    from storage import Archive, make_engine, session_factory, upgrade
+    from storage.database import is_current
+
+    from .config import Settings
+
+    settings = Settings.from_env()
+    if settings.database_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    elif not is_current(engine):
+        raise SystemExit(f"nianbao: the database at {engine.url.render_as_string()} has no schema yet; "
+                         "run `nianbao db upgrade` first")
+    return settings, engine, session_factory(engine), Archive(settings.archive_root, settings.archive_compress)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings, engine, _, _ = _open_store(args, migrate=True)
+    print(f"database {engine.url.render_as_string()} is at the newest schema; archive at {settings.archive_root}")
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime
+
+    from checks.deadlines import load_calendar
+    from storage import Origin, ingest
+
+    if args.url and len(args.paths) > 1:
+        raise SystemExit("nianbao: --url names one document; give one PATH with it")
+    _, _, sessions, archive = _open_store(args)
+    calendar = load_calendar()
+    status = EXIT_OK
+    for name in args.paths:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+            status = EXIT_UNREADABLE
+            continue
+        origin = Origin(agency=args.agency, url=args.url or path.resolve().as_uri(), seen_at=datetime.now(UTC),
+                        region=args.region, kind=args.kind,
+                        published=date.fromisoformat(args.published) if args.published else None)
+        result = ingest(sessions, archive, data, origin, calendar=calendar)
+        if result.error:
+            print(f"{path}: stored, but could not be read: {result.error}", file=sys.stderr)
+            status = EXIT_UNREADABLE
+        state = "new version" if result.created else "unchanged"
+        print(f"{path}: {state}; report {result.report_id}; events: {', '.join(result.events) or 'none'}")
+    return status
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from storage.queries import list_reports
+
+    _, _, sessions, _ = _open_store(args)
+    with sessions() as session:
+        rows = list_reports(session, agency=args.agency, region=args.region, year=args.year)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.__dict__, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'id':>5}  {'year':<5} {'tmpl':<5} {'err':>3} {'warn':>4}  agency / title")
+    for row in rows:
+        print(f"{row.id:>5}  {row.year or '-':<5} {row.template or '-':<5} {row.errors:>3} {row.warnings:>4}  "
+              f"{row.agency} / {row.title or row.parse_error or ''}")
+    return EXIT_OK
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage.queries import decide, list_findings
+
+    _, _, sessions, _ = _open_store(args)
+    if args.action in ("dismiss", "confirm"):
+        if not args.fingerprint:
+            raise SystemExit("nianbao: give the FINGERPRINT of the finding")
+        with sessions() as session, session.begin():
+            try:
+                changed = decide(session, args.fingerprint, "dismissed" if args.action == "dismiss" else "confirmed",
+                                 note=args.note or "", by=args.by, at=datetime.now(UTC))
+            except LookupError as exc:
+                raise SystemExit(f"nianbao: {exc}") from None
+        if not changed:
+            print(f"no finding with fingerprint {args.fingerprint}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        print(f"{args.action}ed {changed} stored occurrence(s) of {args.fingerprint}")
+        return EXIT_OK
+    with sessions() as session:
+        rows = list_findings(session, severity=args.severity, status=args.status)
+        for row in rows:
+            if args.json:
+                print(json.dumps({**row.evidence, "status": row.status, "report_id": row.report_id,
+                                  "note": row.note}, ensure_ascii=False))
+            else:
+                print(f"{row.fingerprint[:12]}  {row.severity:<7} {row.status:<9} {row.rule:<18} {row.message}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from storage.queries import export_cells, write_export
+
+    _, _, sessions, _ = _open_store(args)
+    with sessions() as session:
+        payload = write_export(export_cells(session), args.format)
+    if args.output:
+        Path(args.output).write_bytes(payload)
+        print(f"wrote {args.output}")
+    elif args.format == "xlsx":
+        raise SystemExit("nianbao: xlsx is binary; give --output FILE")
+    else:
+        sys.stdout.buffer.write(payload)
+    return EXIT_OK
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mb", type=float, default=50, help="largest file read, in MB (default 50)")
     parser.add_argument("--max-pages", type=int, default=300, help="most pages read per document (default 300)")
@@ -124,6 +244,43 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--region", help="行政区划代码 of the agency, for regional deadline rules")
     _add_limit_options(check)
     check.set_defaults(handler=cmd_check)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=("upgrade",), help="upgrade: create or migrate the schema")
+    db.set_defaults(handler=cmd_db)
+
+    ingest = commands.add_parser("ingest", help="store report files: archive, parse, check, record events")
+    ingest.add_argument("paths", nargs="+")
+    ingest.add_argument("--agency", required=True, help="the issuing body, e.g. 淮安市洪泽区人民政府")
+    ingest.add_argument("--region", help="行政区划代码 (GB/T 2260)")
+    ingest.add_argument("--kind", choices=("department", "government", "township", "other"),
+                        help="agency kind for deadlines (default: inferred from the name)")
+    ingest.add_argument("--url", help="where the file was published (default: its file:// path)")
+    ingest.add_argument("--published", help="the page's 发布时间, YYYY-MM-DD")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    reports = commands.add_parser("reports", help="list stored reports")
+    reports.add_argument("--agency", help="part of the agency's name")
+    reports.add_argument("--region", help="行政区划代码 prefix")
+    reports.add_argument("--year", type=int)
+    reports.add_argument("--json", action="store_true")
+    reports.set_defaults(handler=cmd_reports)
+
+    findings = commands.add_parser("findings", help="list findings, or confirm / dismiss one")
+    findings.add_argument("action", nargs="?", choices=("list", "dismiss", "confirm"), default="list")
+    findings.add_argument("fingerprint", nargs="?",
+                          help="with dismiss/confirm: the finding's fingerprint (or a unique prefix)")
+    findings.add_argument("--severity", choices=("error", "warning", "notice"))
+    findings.add_argument("--status", choices=("open", "confirmed", "dismissed", "resolved"))
+    findings.add_argument("--note", help="why (with dismiss/confirm)")
+    findings.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decided (default: $USER)")
+    findings.add_argument("--json", action="store_true")
+    findings.set_defaults(handler=cmd_findings)
+
+    export = commands.add_parser("export", help="export stored tables, one row per report and cell")
+    export.add_argument("--format", choices=("csv", "xlsx", "jsonl"), default="csv")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(handler=cmd_export)
     return parser
 
 

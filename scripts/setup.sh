@@ -10,6 +10,7 @@ SYSTEM_PACKAGES=(
   libreoffice-writer-nogui              # converts legacy .doc files (and renders test .doc fixtures)
   fonts-wqy-zenhei                      # a CJK font for generated PDFs and scans
   poppler-utils
+  postgresql                            # the storage tests run on PostgreSQL as well as SQLite
 )
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
@@ -23,6 +24,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A local PostgreSQL for the tests: the Debian cluster, started, with a role that may create databases.
+if [ "$(id -u)" -eq 0 ] && command -v pg_lsclusters >/dev/null; then
+  if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+    pg_createcluster "$(ls /usr/lib/postgresql | sort -n | tail -1)" main >/dev/null
+  fi
+  read -r pg_version pg_cluster _ < <(pg_lsclusters -h | head -1)
+  pg_ctlcluster "$pg_version" "$pg_cluster" start 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    runuser -u postgres -- psql -qtAc "select 1" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  runuser -u postgres -- psql -qtAc "select 1 from pg_roles where rolname='nianbao'" | grep -q 1 ||
+    runuser -u postgres -- psql -qc "create role nianbao login createdb password 'nianbao'" >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}
