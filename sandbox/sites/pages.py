@@ -1,0 +1,204 @@
+"""What each simulated platform serves: list pages (TRS static, Hanweb dataproxy XML, a JSON API behind
+a JavaScript list, a JavaScript cookie challenge, a plain hand-made page), detail pages and documents."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import tempfile
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+
+from ..reportgen import generate, render_docx, render_html, render_pdf, render_scan
+from ..reportgen.model import ReportSpec
+from ..reportgen.plant import PLANTS
+from .world import SandboxReport, SandboxSite, World
+
+PAGE_SIZE = 3
+EXTENSIONS = {"pdf": "pdf", "docx": "docx", "doc": "doc", "scan": "pdf"}
+CONTENT_TYPES = {"pdf": "application/pdf", "docx": "application/vnd.openxmlformats-officedocument."
+                 "wordprocessingml.document", "doc": "application/msword", "scan": "application/pdf"}
+
+
+def spec_for(site: SandboxSite, report: SandboxReport) -> ReportSpec:
+    template = "2019" if report.year <= 2020 else "2021"
+    spec = generate(random.Random(report.seed), template=template, year=report.year, agency=site.agency)
+    if report.planted:
+        planted = PLANTS[report.planted](spec, random.Random(report.seed))
+        if planted is not None:
+            spec = planted.spec
+    if report.revision:
+        # a silent revision: the agency corrected its figures (or changed them)
+        tables = json.loads(json.dumps(spec.record.tables))
+        tables["review"]["review"]["upheld"] += report.revision
+        tables["review"]["review"]["total"] += report.revision
+        from ..reportgen.plant import _with_tables
+
+        spec = _with_tables(spec, tables, reword=True)
+    return spec
+
+
+def title_of(site: SandboxSite, report: SandboxReport) -> str:
+    return f"{site.agency}{report.year}年政府信息公开工作年度报告"
+
+
+def detail_path(site: SandboxSite, report: SandboxReport) -> str:
+    assert report.publish_at is not None
+    stamp = report.publish_at
+    if site.platform == "hanweb":
+        return f"/s/{site.key}/art/{stamp.year}/{stamp.month}/{stamp.day}/art_123_{report.doc_id}.html"
+    if site.platform in ("jsapi", "challenge"):
+        return f"/s/{site.key}/nb/{report.doc_id}.html"
+    if site.platform == "plain" and report.format != "html":
+        return attachment_path(site, report)
+    return f"/s/{site.key}/zfxxgknb/{stamp:%Y%m}/t{stamp:%Y%m%d}_{report.doc_id}.htm"
+
+
+def attachment_path(site: SandboxSite, report: SandboxReport) -> str:
+    assert report.publish_at is not None
+    return f"/s/{site.key}/files/{report.publish_at:%Y%m}/P0{report.doc_id}.{EXTENSIONS[report.format]}"
+
+
+def list_path(site: SandboxSite) -> str:
+    return {
+        "trs": f"/s/{site.key}/zfxxgknb/index.html",
+        "hanweb": f"/s/{site.key}/module/web/jpage/dataproxy.jsp?columnid=123&startrecord=1&endrecord=100",
+        "jsapi": f"/s/{site.key}/nb/",
+        "challenge": f"/s/{site.key}/nb/",
+        "plain": f"/s/{site.key}/gk/ndbg.html",
+    }[site.platform]
+
+
+def _entries(world: World, site: SandboxSite) -> list[tuple[str, str, str]]:
+    entries = [(title_of(site, r), detail_path(site, r), f"{r.publish_at:%Y-%m-%d}") for r in world.visible(site)]
+    if site.failure == "deadlink" and entries:
+        entries.append((f"{site.agency}2018年政府信息公开工作年度报告", f"/s/{site.key}/zfxxgknb/gone.htm",
+                        "2019-01-10"))
+    if site.failure == "redirectloop" and entries:
+        entries.append((f"{site.agency}2017年政府信息公开工作年度报告", f"/s/{site.key}/loop/a.htm", "2018-01-10"))
+    # noise a spider must ignore
+    entries.append((f"{site.agency}关于印发政务公开工作要点的通知", f"/s/{site.key}/zfxxgknb/notice.htm", "2024-04-01"))
+    return entries
+
+
+def page(title: str, body: str, encoding: str, head: str = "") -> bytes:
+    charset = "gb2312" if encoding == "gbk" else "utf-8"
+    html = (f'<!DOCTYPE html><html><head><meta http-equiv="Content-Type" content="text/html; charset={charset}"/>'
+            f"<title>{escape(title)}</title>{head}</head><body>{body}</body></html>")
+    return html.encode("gb18030" if encoding == "gbk" else "utf-8")
+
+
+def trs_list(world: World, site: SandboxSite, index: int) -> bytes | None:
+    entries = _entries(world, site)
+    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    if index >= pages:
+        return None
+    chunk = entries[index * PAGE_SIZE:(index + 1) * PAGE_SIZE]
+    items = "".join(f'<dl><dt><a href="{escape(href)}" title="{escape(t)}">{escape(t)}</a></dt><dd>{d}</dd></dl>'
+                    for t, href, d in chunk)
+    pager = f'<script>createPageHTML({pages}, {index}, "index", "html");</script>'
+    if index + 1 < pages:
+        pager += f'<a href="index_{index + 1}.html">下一页</a>'
+    return page("政府信息公开年报", f'<div class="list">{items}</div><div class="page">{pager}</div>', site.encoding)
+
+
+def hanweb_xml(world: World, site: SandboxSite) -> bytes:
+    records = "".join(
+        f'<record><![CDATA[<li><a href="{escape(href)}" title="{escape(t)}" target="_blank">{escape(t)}</a>'
+        f"<span>{d}</span></li>]]></record>" for t, href, d in _entries(world, site))
+    xml = f'<?xml version="1.0" encoding="utf-8"?><datastore><totalrecord>{len(_entries(world, site))}' \
+          f"</totalrecord><recordset>{records}</recordset></datastore>"
+    return xml.encode("utf-8")
+
+
+def js_list_page(site: SandboxSite) -> bytes:
+    script = f"""
+<script>
+fetch('/s/{site.key}/api/list.json').then(r => r.json()).then(data => {{
+  const ul = document.getElementById('list');
+  for (const item of data.items) {{
+    const li = document.createElement('li');
+    li.innerHTML = '<a href="' + item.url + '">' + item.title + '</a><span class="date">' + item.date + '</span>';
+    ul.appendChild(li);
+  }}
+  document.getElementById('list').setAttribute('data-loaded', '1');
+}});
+</script>"""
+    return page("年报专栏", f'<h2>政府信息公开年报</h2><ul id="list"></ul>{script}', "utf-8")
+
+
+def js_list_json(world: World, site: SandboxSite) -> bytes:
+    items = [{"title": t, "url": href, "date": d} for t, href, d in _entries(world, site)]
+    return json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+
+
+CHALLENGE_COOKIE = "__nbwaf"
+
+
+def challenge_token(site: SandboxSite) -> str:
+    return str(sum(ord(c) for c in site.key) * 7919 % 100_003)
+
+
+def challenge_page(site: SandboxSite) -> bytes:
+    # the browser computes the token the way the server expects it, sets the cookie and reloads
+    script = f"""<script>
+var k = '{site.key}'; var s = 0; for (var i = 0; i < k.length; i++) {{ s += k.charCodeAt(i); }}
+document.cookie = '{CHALLENGE_COOKIE}=' + ((s * 7919) % 100003) + '; path=/';
+location.reload();
+</script>"""
+    return page("安全验证", f"<p>正在进行安全验证……</p>{script}", "utf-8")
+
+
+def plain_list(world: World, site: SandboxSite) -> bytes:
+    items = "".join(f'<li><a href="{escape(href)}">{escape(t)}</a> ({d})</li>' for t, href, d in _entries(world, site))
+    return page("年度报告", f"<h3>信息公开年度报告</h3><ul>{items}</ul><p>联系我们</p>", site.encoding)
+
+
+def detail_page(world: World, site: SandboxSite, report: SandboxReport) -> bytes:
+    assert report.publish_at is not None
+    published = f"{report.publish_at:%Y-%m-%d}"
+    if report.format == "html":
+        return render_html(spec_for(site, report), published=published, encoding=site.encoding,
+                           site_name=f"{site.agency}门户网站")
+    title = title_of(site, report)
+    link = attachment_path(site, report)
+    name = f"{title}.{EXTENSIONS[report.format]}"
+    body = (f'<div class="article"><h1>{escape(title)}</h1><div class="info">发布日期：{published}</div>'
+            f'<div class="TRS_Editor"><p>现将{escape(title)}予以公开。</p>'
+            f'<p>附件：<a href="{escape(link)}" OLDSRC="{escape(link)}">{escape(name)}</a></p></div></div>')
+    return page(title, body, site.encoding, head=f'<meta name="PubDate" content="{published} 09:00"/>')
+
+
+@lru_cache(maxsize=256)
+def _document_bytes(site_key: str, agency: str, report_key: tuple[int, int, str, str | None, int]) -> bytes:
+    seed, year, fmt, planted, revision = report_key
+    site = SandboxSite(key=site_key, agency=agency, region="", kind="", platform="", encoding="utf-8", failure="")
+    report = SandboxReport(site=site_key, year=year, seed=seed, format=fmt, publish_at=None, planted=planted,
+                           revision=revision)
+    spec = spec_for(site, report)
+    if fmt == "pdf":
+        return render_pdf(spec)
+    if fmt == "docx":
+        return render_docx(spec)
+    if fmt == "scan":
+        return render_scan(spec, random.Random(seed))
+    if fmt == "doc":
+        return _to_doc(render_docx(spec))
+    raise ValueError(fmt)
+
+
+def document(site: SandboxSite, report: SandboxReport) -> bytes:
+    return _document_bytes(site.key, site.agency, (report.seed, report.year, report.format, report.planted,
+                                                   report.revision))
+
+
+def _to_doc(docx: bytes) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "r.docx"
+        source.write_bytes(docx)
+        subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to",
+                        "doc:MS Word 97", "--outdir", tmp, str(source)], check=True, capture_output=True,
+                       timeout=180, env={"HOME": tmp, "PATH": "/usr/bin:/bin"})
+        return (Path(tmp) / "r.doc").read_bytes()

@@ -1,0 +1,116 @@
+"""The simulated world: agencies, their sites (platform, encoding, failure mode) and their reports'
+publication schedules, all derived from one seed."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from checks.deadlines import infer_kind, load_calendar
+
+from ..reportgen.model import AGENCY_BODIES
+
+PLATFORMS = ("trs", "hanweb", "jsapi", "challenge", "plain")
+FORMATS = ("html", "pdf", "docx", "html", "pdf", "scan", "doc")
+FAILURES = ("none", "none", "none", "flaky500", "slow", "deadlink", "redirectloop")
+PLACES = (("北京市西城区", "110102"), ("淮安市洪泽区", "320813"), ("广州市番禺区", "440113"), ("成都市武侯区", "510107"),
+          ("杭州市西湖区", "330106"), ("武汉市江汉区", "420103"), ("西安市雁塔区", "610113"), ("南京市鼓楼区", "320106"),
+          ("铁岭市银州区", "211202"), ("上海市浦东新区", "310115"), ("福州市鼓楼区", "350102"), ("济南市历下区", "370102"))
+PLANTED = (None, None, None, "T3-BALANCE", "T4-BLOCK", "NARRATIVE-TABLE", "T3-RESULTS")
+
+
+@dataclass
+class SandboxReport:
+    site: str
+    year: int
+    seed: int
+    format: str
+    publish_at: datetime | None  # None: never published (MISSING)
+    planted: str | None = None
+    doc_id: int = 0
+    revision: int = 0
+    removed: bool = False
+
+    @property
+    def published(self) -> bool:
+        return self.publish_at is not None and not self.removed
+
+
+@dataclass
+class SandboxSite:
+    key: str
+    agency: str
+    region: str
+    kind: str
+    platform: str
+    encoding: str
+    failure: str
+    reports: list[SandboxReport] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    sites: dict[str, SandboxSite]
+    now: datetime
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def visible(self, site: SandboxSite) -> list[SandboxReport]:
+        return sorted((r for r in site.reports if r.published and r.publish_at and r.publish_at <= self.now),
+                      key=lambda r: r.publish_at or self.now, reverse=True)
+
+    def publish_next(self, key: str) -> SandboxReport | None:
+        """Publish the site's earliest unpublished (or future) report now."""
+        with self.lock:
+            site = self.sites[key]
+            pending = [r for r in site.reports if r.publish_at is None or r.publish_at > self.now]
+            if not pending:
+                return None
+            report = min(pending, key=lambda r: r.year)
+            report.publish_at = self.now
+            return report
+
+
+def build_world(count: int, seed: int, now: datetime | None = None) -> World:
+    """`count` sites mixing every platform; reports for the years before `now`'s year (published after the
+    year ended, a few late), and the current deadline's reports due soon: some published, some late, some
+    never."""
+    rng = random.Random(seed)
+    now = now or datetime(2025, 3, 28, 9, tzinfo=UTC)
+    calendar = load_calendar()
+    sites: dict[str, SandboxSite] = {}
+    doc_id = 1000
+    for index in range(count):
+        place, region = PLACES[index % len(PLACES)]
+        body = AGENCY_BODIES[(index // len(PLACES) + index) % len(AGENCY_BODIES)]
+        agency = f"{place}{body}"
+        if any(s.agency == agency for s in sites.values()):
+            agency = f"{place}{body}（{index}）" if index >= len(PLACES) * len(AGENCY_BODIES) else agency
+        key = f"site{index:04d}"
+        kind = infer_kind(agency)
+        site = SandboxSite(key=key, agency=agency, region=region, kind=kind,
+                           platform=PLATFORMS[index % len(PLATFORMS)],
+                           encoding="gbk" if index % 3 == 1 else "utf-8",
+                           failure=FAILURES[index % len(FAILURES)] if index >= len(PLATFORMS) else "none")
+        last_year = now.year - 1
+        for year in range(last_year - 3, last_year + 1):
+            due = calendar.due(year, kind, region).date
+            due_at = datetime(due.year, due.month, due.day, 9, tzinfo=UTC)
+            roll = rng.random()
+            if year < last_year:
+                publish_at: datetime | None = due_at - timedelta(days=rng.randint(1, 25))
+                if roll < 0.1:
+                    publish_at = due_at + timedelta(days=rng.randint(3, 40))
+            else:
+                # the current season: most on time, some late, some never
+                publish_at = due_at - timedelta(days=rng.randint(1, 20)) if roll < 0.6 else (
+                    due_at + timedelta(days=rng.randint(1, 10)) if roll < 0.85 else None)
+            doc_id += 1
+            site.reports.append(SandboxReport(
+                site=key, year=year, seed=seed * 100_000 + index * 10 + year % 10,
+                format=FORMATS[(index + year) % len(FORMATS)] if year == last_year else ("html", "pdf", "docx")[
+                    (index + year) % 3],
+                publish_at=publish_at, planted=PLANTED[rng.randrange(len(PLANTED))], doc_id=doc_id))
+        sites[key] = site
+    return World(sites=sites, now=now)
