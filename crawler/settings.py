@@ -1,12 +1,74 @@
-"""Scrapy settings for the nianbao-watch crawler. Spiders, middlewares and pipelines arrive with the
-crawler issue; these are the polite defaults every spider will share."""
+"""Scrapy settings for the nianbao-watch crawler: polite defaults every site shares. Site differences live in
+the registry (data), never here."""
+
+from __future__ import annotations
+
+import os
+import shutil
 
 BOT_NAME = "nianbao-watch"
-SPIDER_MODULES: list[str] = []
-USER_AGENT = "nianbao-watch/0.1 (+https://github.com/nianbao-watch; annual-report monitor)"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+USER_AGENT = os.environ.get(
+    "NIANBAO_USER_AGENT",
+    "nianbao-watch/0.1 (annual-report monitor; contact: set NIANBAO_USER_AGENT with your e-mail)")
+
+# polite
 ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 AUTOTHROTTLE_ENABLED = True
-DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.5
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 50 * 1024 * 1024  # a larger download is cancelled
+DOWNLOAD_WARNSIZE = 20 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = True
+HTTPCACHE_ENABLED = False
+
+# the SSRF guard: no request to non-public addresses, except hosts listed here (the sandbox, tests)
+NIANBAO_ALLOWED_HOSTS = [h for h in os.environ.get("NIANBAO_ALLOWED_HOSTS", "").split(",") if h]
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.SsrfGuardMiddleware": 50,
+    "crawler.middlewares.ConditionalGetMiddleware": 560,
+}
+ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 300}
+EXTENSIONS = {"crawler.extensions.Progress": 500}
+NIANBAO_PROGRESS_INTERVAL = 5.0
+
+# a browser only for profiles that need JavaScript: Debian's chromium, never a downloaded one
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "executable_path": os.environ.get("NIANBAO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium",
+    "headless": True,
+    "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"],
+}
+PLAYWRIGHT_MAX_CONTEXTS = 2
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+
+
+def _abort_request(request: object) -> bool:
+    """The browser's own requests (scripts, XHR) pass the same SSRF guard as Scrapy's."""
+    from crawler.ssrf import ForbiddenAddress, check_url
+
+    try:
+        check_url(getattr(request, "url", ""), frozenset(NIANBAO_ALLOWED_HOSTS))
+    except ForbiddenAddress:
+        return True
+    return getattr(request, "resource_type", "") in ("image", "media", "font")
+
+
+PLAYWRIGHT_ABORT_REQUEST = _abort_request
+LOG_LEVEL = os.environ.get("NIANBAO_CRAWL_LOG_LEVEL", "WARNING")
+FEED_EXPORT_ENCODING = "utf-8"

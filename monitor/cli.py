@@ -212,6 +212,104 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_crawl(args: argparse.Namespace) -> int:
+    import time
+
+    if args.allow_host:
+        os.environ["NIANBAO_ALLOWED_HOSTS"] = ",".join(args.allow_host)
+    location = args.sites or os.environ.get("NIANBAO_SITES")
+    if not location:
+        raise SystemExit("nianbao: give --sites FILE_OR_URL (or set NIANBAO_SITES)")
+    _open_store(args, migrate=True)
+    if args.once:
+        return _crawl_once(location, args.site, lists_only=False, revisit_hours=args.revisit_hours)
+    while True:  # without --once: poll again and again, each pass in a fresh process (Twisted cannot restart)
+        status = _crawl_subprocess(location, args)
+        print(f"crawl: pass finished (exit {status}); next in {args.interval:g} s", file=sys.stderr)
+        time.sleep(args.interval)
+
+
+def _crawl_subprocess(location: str, args: argparse.Namespace) -> int:
+    import subprocess
+
+    command = [sys.executable, "-m", "monitor.cli", "crawl", "--once", "--sites", location,
+               "--revisit-hours", str(args.revisit_hours)]
+    if args.site:
+        command += ["--site", args.site]
+    return subprocess.run(command, check=False).returncode
+
+
+def _crawl_once(location: str, site: str | None, *, lists_only: bool, revisit_hours: float) -> int:
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+
+    from crawler.spiders.annual_reports import AnnualReportSpider
+
+    process = CrawlerProcess(get_project_settings())
+    crawler = process.create_crawler(AnnualReportSpider)
+    process.crawl(crawler, sites=location, site=site or "", lists_only="1" if lists_only else "",
+                  revisit_hours=str(revisit_hours))
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    events = {k.split("/")[-1]: v for k, v in stats.items() if k.startswith("nianbao/events/")}
+    errors = stats.get("nianbao/list_errors", 0) + stats.get("nianbao/document_errors", 0)
+    print(f"crawl: {stats.get('nianbao/sites_done', 0)}/{stats.get('nianbao/sites_total', 0)} sites, "
+          f"{stats.get('downloader/request_count', 0)} requests, "
+          f"{stats.get('downloader/response_bytes', 0)} bytes, "
+          f"{stats.get('nianbao/not_modified', 0)} not modified, "
+          f"{stats.get('nianbao/reports_found', 0)} report files fetched, {stats.get('nianbao/stored', 0)} stored, "
+          f"{errors} errors, refused {stats.get('nianbao/refused_ssrf', 0)}; events: "
+          + (", ".join(f"{k} {v}" for k, v in sorted(events.items())) or "none"))
+    return EXIT_OK if stats.get("finish_reason") == "finished" else EXIT_UNREADABLE
+
+
+def cmd_sites(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from storage.models import Agency, Site
+
+    if args.action == "check":
+        if args.allow_host:
+            os.environ["NIANBAO_ALLOWED_HOSTS"] = ",".join(args.allow_host)
+        location = args.sites or os.environ.get("NIANBAO_SITES")
+        if not location:
+            raise SystemExit("nianbao: give --sites FILE_OR_URL (or set NIANBAO_SITES)")
+        _open_store(args, migrate=True)
+        _crawl_once(location, args.site, lists_only=True, revisit_hours=0)
+    _, _, sessions, _ = _open_store(args)
+    with sessions() as session:
+        rows = session.execute(select(Site, Agency).join(Agency, Site.agency_id == Agency.id).order_by(Site.key))
+        print(f"{'site':<12} {'status':<8} {'platform':<10} {'last poll':<17} {'last success':<17} agency")
+        for site, agency in rows:
+            status = "broken" if site.broken_since else ("never" if site.last_poll_at is None else
+                                                         ("error" if site.last_error else "ok"))
+            print(f"{site.key:<12} {status:<8} {site.platform:<10} {_when(site.last_poll_at):<17} "
+                  f"{_when(site.last_success_at):<17} {agency.name}"
+                  + (f"  ({site.last_error})" if site.last_error else ""))
+    return EXIT_OK
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else "-"
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import signal
+    from datetime import datetime
+
+    from sandbox.sites.server import serve
+    from sandbox.sites.world import build_world
+
+    world = build_world(args.sites, args.seed, datetime.fromisoformat(args.now) if args.now else None)
+    server = serve(world, port=args.port)
+    print(f"sandbox: {args.sites} sites at {server.base_url}  (registry: {server.base_url}/__sandbox__/sites.yaml, "
+          f"manifest: /__sandbox__/manifest, stats: /__sandbox__/stats; clock {world.now.isoformat()})", flush=True)
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    server.shutdown()
+    return EXIT_OK
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mb", type=float, default=50, help="largest file read, in MB (default 50)")
     parser.add_argument("--max-pages", type=int, default=300, help="most pages read per document (default 300)")
@@ -281,6 +379,31 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "xlsx", "jsonl"), default="csv")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(handler=cmd_export)
+
+    crawl = commands.add_parser("crawl", help="find new reports on the registered sites and store them")
+    crawl.add_argument("--sites", help="site registry: a YAML file or URL (default $NIANBAO_SITES)")
+    crawl.add_argument("--site", help="crawl only this site key")
+    crawl.add_argument("--once", action="store_true", help="one pass, then exit (default: poll forever)")
+    crawl.add_argument("--interval", type=float, default=3600, help="seconds between passes without --once")
+    crawl.add_argument("--revisit-hours", type=float, default=24,
+                       help="re-check stored reports that are older than this, to notice silent edits (default 24)")
+    crawl.add_argument("--allow-host", action="append",
+                       help="a host that may resolve to a private address (the sandbox: 127.0.0.1)")
+    crawl.set_defaults(handler=cmd_crawl)
+
+    sites = commands.add_parser("sites", help="site status: list, or check (read every list page now)")
+    sites.add_argument("action", choices=("list", "check"), nargs="?", default="list")
+    sites.add_argument("--sites", help="with check: the registry (default $NIANBAO_SITES)")
+    sites.add_argument("--site", help="with check: only this site key")
+    sites.add_argument("--allow-host", action="append", help="as for crawl")
+    sites.set_defaults(handler=cmd_sites)
+
+    sandbox = commands.add_parser("sandbox", help="serve simulated agency sites on 127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--sites", type=int, default=20, help="how many sites (default 20)")
+    sandbox.add_argument("--seed", type=int, default=1)
+    sandbox.add_argument("--now", help="the sandbox clock, ISO (default shortly before the 31 March deadline)")
+    sandbox.set_defaults(handler=cmd_sandbox)
     return parser
 
 

@@ -35,6 +35,8 @@ class Origin:
     kind: str | None = None
     published: date | None = None  # the page's 发布时间, when the crawler read one
     content_type: str | None = None
+    site_id: int | None = None
+    page_url: str | None = None  # the list entry the document was reached from
 
 
 @dataclass
@@ -171,7 +173,8 @@ def _new_version(session: Session, data: bytes, digest: str, relative: str, orig
     first_version = document is None
     if document is None:
         document = Document(agency_id=agency.id, url=origin.url, first_seen=now, last_seen=now,
-                            published_on=origin.published)
+                            published_on=origin.published, site_id=origin.site_id,
+                            page_url=origin.page_url or origin.url)
         session.add(document)
         session.flush()
     previous_version = document.versions[-1] if document.versions else None

@@ -73,6 +73,32 @@ class Site(Base):
     last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     broken_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class HttpValidator(Base):
+    """What the last fetch of a URL returned, for conditional GET; for list pages also the links they showed."""
+
+    __tablename__ = "http_validators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    links: Mapped[list[Any] | None] = mapped_column(JSON)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ListCheckRow(Base):
+    """The crawler looked at a site's list at `at` and saw these report links (evidence for REMOVED and
+    BACKDATED)."""
+
+    __tablename__ = "list_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    links: Mapped[list[Any]] = mapped_column(JSON)
+    complete: Mapped[bool] = mapped_column(default=True)  # every list page was read
 
 
 class CrawlRun(Base):
@@ -113,6 +139,8 @@ class Document(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    page_url: Mapped[str | None] = mapped_column(String(1000), index=True)  # the list entry it was found from
     versions: Mapped[list[DocumentVersion]] = relationship(back_populates="document", order_by="DocumentVersion.id")
     agency: Mapped[Agency] = relationship()
 

@@ -166,3 +166,12 @@ def extract_html(data: bytes, content_type: str | None = None) -> Document:
     if titles:
         meta["title"] = titles[0]
     return Document(format="html", rows=walker.rows, meta=meta)
+
+
+def page_published(data: bytes, content_type: str | None = None) -> str | None:
+    """The 发布时间 a web page shows for itself (meta tags first, then the visible text), ISO, or None."""
+    try:
+        doc = lxml.html.document_fromstring(decode(data, content_type))
+    except (etree.ParserError, ValueError):
+        return None
+    return _published(doc)

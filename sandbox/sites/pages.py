@@ -12,8 +12,8 @@ from html import escape
 from pathlib import Path
 
 from ..reportgen import generate, render_docx, render_html, render_pdf, render_scan
-from ..reportgen.model import ReportSpec
-from ..reportgen.plant import PLANTS
+from ..reportgen.model import ReportSpec, Variant
+from ..reportgen.plant import PLANTS, _with_tables
 from .world import SandboxReport, SandboxSite, World
 
 PAGE_SIZE = 3
@@ -23,19 +23,31 @@ CONTENT_TYPES = {"pdf": "application/pdf", "docx": "application/vnd.openxmlforma
 
 
 def spec_for(site: SandboxSite, report: SandboxReport) -> ReportSpec:
-    template = "2019" if report.year <= 2020 else "2021"
-    spec = generate(random.Random(report.seed), template=template, year=report.year, agency=site.agency)
-    if report.planted:
-        planted = PLANTS[report.planted](spec, random.Random(report.seed))
-        if planted is not None:
-            spec = planted.spec
-    if report.revision:
-        # a silent revision: the agency corrected its figures (or changed them)
-        tables = json.loads(json.dumps(spec.record.tables))
-        tables["review"]["review"]["upheld"] += report.revision
-        tables["review"]["review"]["total"] += report.revision
-        from ..reportgen.plant import _with_tables
+    """The report as the agency wrote it: following on from its report of the year before (so carry-overs
+    agree), with the error planted for this year if any, and the silent revisions applied."""
+    return _spec(site.key, site.agency, tuple((r.year, r.seed, r.planted) for r in site.reports), report.year,
+                 report.revision)
 
+
+@lru_cache(maxsize=4096)
+def _spec(key: str, agency: str, years: tuple[tuple[int, int, str | None], ...], year: int,
+          revision: int) -> ReportSpec:
+    seed, planted = next((s, p) for y, s, p in years if y == year)
+    previous = _spec(key, agency, years, year - 1, 0).record if any(y == year - 1 for y, _, _ in years) else None
+    template = "2019" if year <= 2020 else "2021"
+    rng = random.Random(seed)
+    variant = Variant(half_width_brackets=rng.random() < 0.3, spaced_labels=rng.random() < 0.3,
+                      sign_words=rng.random() < 0.3, title_split=rng.random() < 0.4)
+    spec = generate(rng, template=template, year=year, agency=agency, variant=variant, previous=previous)
+    if planted:
+        result = PLANTS[planted](spec, random.Random(seed))
+        if result is not None:
+            spec = result.spec
+    if revision:
+        # a silent revision: the agency changed its figures after publishing
+        tables = json.loads(json.dumps(spec.record.tables))
+        tables["review"]["review"]["upheld"] += revision
+        tables["review"]["review"]["total"] += revision
         spec = _with_tables(spec, tables, reword=True)
     return spec
 
@@ -172,12 +184,10 @@ def detail_page(world: World, site: SandboxSite, report: SandboxReport) -> bytes
 
 
 @lru_cache(maxsize=256)
-def _document_bytes(site_key: str, agency: str, report_key: tuple[int, int, str, str | None, int]) -> bytes:
-    seed, year, fmt, planted, revision = report_key
-    site = SandboxSite(key=site_key, agency=agency, region="", kind="", platform="", encoding="utf-8", failure="")
-    report = SandboxReport(site=site_key, year=year, seed=seed, format=fmt, publish_at=None, planted=planted,
-                           revision=revision)
-    spec = spec_for(site, report)
+def _document_bytes(key: str, agency: str, years: tuple[tuple[int, int, str | None], ...], year: int,
+                    revision: int, fmt: str) -> bytes:
+    spec = _spec(key, agency, years, year, revision)
+    seed = next(s for y, s, _ in years if y == year)
     if fmt == "pdf":
         return render_pdf(spec)
     if fmt == "docx":
@@ -190,8 +200,8 @@ def _document_bytes(site_key: str, agency: str, report_key: tuple[int, int, str,
 
 
 def document(site: SandboxSite, report: SandboxReport) -> bytes:
-    return _document_bytes(site.key, site.agency, (report.seed, report.year, report.format, report.planted,
-                                                   report.revision))
+    return _document_bytes(site.key, site.agency, tuple((r.year, r.seed, r.planted) for r in site.reports),
+                           report.year, report.revision, report.format)
 
 
 def _to_doc(docx: bytes) -> bytes:

@@ -11,7 +11,6 @@ import time
 from collections import defaultdict
 from datetime import datetime
 from email.utils import format_datetime
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -54,7 +53,7 @@ class Sandbox(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def registry(self) -> dict[str, Any]:
         return {"sites": [
@@ -160,7 +159,9 @@ class Handler(BaseHTTPRequestHandler):
                 elif path == "/__sandbox__/stats":
                     self._json(dict(self.server.stats.per_site))
                 elif path == "/__sandbox__/clock":
-                    self._json({"now": world.now.isoformat()})
+                    now = world.now
+                    self._json({"now": now.isoformat(),
+                                "offset_seconds": (now - datetime.now(now.tzinfo)).total_seconds()})
                 else:
                     self._send(404, b"not found")
             return

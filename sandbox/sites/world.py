@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -15,9 +16,10 @@ from ..reportgen.model import AGENCY_BODIES
 PLATFORMS = ("trs", "hanweb", "jsapi", "challenge", "plain")
 FORMATS = ("html", "pdf", "docx", "html", "pdf", "scan", "doc")
 FAILURES = ("none", "none", "none", "flaky500", "slow", "deadlink", "redirectloop")
-PLACES = (("北京市西城区", "110102"), ("淮安市洪泽区", "320813"), ("广州市番禺区", "440113"), ("成都市武侯区", "510107"),
-          ("杭州市西湖区", "330106"), ("武汉市江汉区", "420103"), ("西安市雁塔区", "610113"), ("南京市鼓楼区", "320106"),
-          ("铁岭市银州区", "211202"), ("上海市浦东新区", "310115"), ("福州市鼓楼区", "350102"), ("济南市历下区", "370102"))
+PLACES = (("北京市西城区", "110102"), ("淮安市洪泽区", "320813"), ("广州市番禺区", "440113"),
+          ("成都市武侯区", "510107"), ("杭州市西湖区", "330106"), ("武汉市江汉区", "420103"),
+          ("西安市雁塔区", "610113"), ("南京市鼓楼区", "320106"), ("铁岭市银州区", "211202"),
+          ("上海市浦东新区", "310115"), ("福州市鼓楼区", "350102"), ("济南市历下区", "370102"))
 PLANTED = (None, None, None, "T3-BALANCE", "T4-BLOCK", "NARRATIVE-TABLE", "T3-RESULTS")
 
 
@@ -53,8 +55,18 @@ class SandboxSite:
 @dataclass
 class World:
     sites: dict[str, SandboxSite]
-    now: datetime
+    start: datetime
     lock: threading.RLock = field(default_factory=threading.RLock)
+    _anchor: float = field(default_factory=time.monotonic)
+
+    @property
+    def now(self) -> datetime:
+        """The world's clock: it starts at `start` and runs at real speed until set again."""
+        return self.start + timedelta(seconds=time.monotonic() - self._anchor)
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.start, self._anchor = value, time.monotonic()
 
     def visible(self, site: SandboxSite) -> list[SandboxReport]:
         return sorted((r for r in site.reports if r.published and r.publish_at and r.publish_at <= self.now),
@@ -113,4 +125,4 @@ def build_world(count: int, seed: int, now: datetime | None = None) -> World:
                     (index + year) % 3],
                 publish_at=publish_at, planted=PLANTED[rng.randrange(len(PLANTED))], doc_id=doc_id))
         sites[key] = site
-    return World(sites=sites, now=now)
+    return World(sites=sites, start=now)

@@ -1,0 +1,41 @@
+"""The item pipeline: every report file found goes through storage's ingest (archive → parse → check →
+store, with events), in a worker thread so that parsing never stalls the crawl."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy import Spider
+from scrapy.utils.defer import deferred_to_future
+from twisted.internet.threads import deferToThread
+
+log = logging.getLogger(__name__)
+
+
+class IngestPipeline:
+    def __init__(self) -> None:
+        self.crawler: Any = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> IngestPipeline:
+        pipeline = cls()
+        pipeline.crawler = crawler
+        return pipeline
+
+    async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
+        state = self.crawler.nianbao_state
+        result = await deferred_to_future(deferToThread(state.ingest, item))
+        stats = self.crawler.stats
+        stats.inc_value("nianbao/stored" if result.created else "nianbao/unchanged")
+        for event in result.events:
+            stats.inc_value(f"nianbao/events/{event}")
+        if result.error:
+            stats.inc_value("nianbao/unreadable")
+            log.warning("%s: stored, but could not be read: %s", item["url"], result.error)
+        return {k: v for k, v in item.items() if k != "body"} | {"events": result.events}
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        state = getattr(self.crawler, "nianbao_state", None)
+        if state is not None:
+            state.close()

@@ -1,0 +1,1 @@
+"""The one generic spider; sites differ only by their registry entries (data)."""

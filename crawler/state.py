@@ -1,0 +1,99 @@
+"""The crawler's adapter to storage: one object per crawl, built from the environment's settings, shared by
+the spider, the middlewares and the pipeline."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from checks.deadlines import load_calendar
+from monitor.config import Settings
+from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
+from storage import crawl_state as cs
+from storage.ingest import IngestResult
+
+from .registry import SiteProfile
+
+
+class CrawlState:
+    def __init__(self, settings: Settings, *, clock: Any = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        upgrade(self.engine)
+        self.sessions = session_factory(self.engine)
+        self.archive = Archive(settings.archive_root, settings.archive_compress)
+        self.calendar = load_calendar()
+        self.site_ids: dict[str, int] = {}
+        self._clock = clock or settings.clock()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def sync(self, profiles: list[SiteProfile]) -> None:
+        rows = [cs.SiteProfileRow(key=p.key, agency=p.agency, region=p.region, kind=p.kind, platform=p.platform,
+                                  list_urls=list(p.list_urls), profile={"browser": p.browser, **p.options})
+                for p in profiles]
+        self.site_ids = cs.sync_sites(self.sessions, rows, self.now())
+
+    def validator(self, url: str) -> tuple[str | None, str | None] | None:
+        row = cs.validator(self.sessions, url)
+        return (row.etag, row.last_modified) if row else None
+
+    def unchanged_list_links(self, site_key: str, url: str) -> list[str]:
+        """The links of a list that answered 304: the whole list as last read (its later pages included)."""
+        links = cs.last_list_links(self.sessions, self.site_ids[site_key])
+        if links is None:
+            row = cs.validator(self.sessions, url)
+            links = list(row.links) if row and row.links else []
+        return links
+
+    def remember(self, url: str, etag: str | None, last_modified: str | None, sha256: str | None,
+                 links: list[str] | None = None) -> None:
+        cs.save_validator(self.sessions, url, etag=etag, last_modified=last_modified, sha256=sha256,
+                          at=self.now(), links=links)
+
+    def mark_dead(self, url: str, status: str) -> None:
+        cs.save_validator(self.sessions, url, etag=None, last_modified=None, sha256=f"dead:{status}", at=self.now())
+
+    def recently_dead(self, url: str, within: Any) -> bool:
+        row = cs.validator(self.sessions, url)
+        return bool(row and (row.sha256 or "").startswith("dead:") and self.now() - row.checked_at < within)
+
+    def documents_for_page(self, page_url: str) -> list[str]:
+        return cs.documents_for_page(self.sessions, page_url)
+
+    def known_pages(self, site_key: str) -> dict[str, datetime]:
+        return cs.known_page_urls(self.sessions, self.site_ids[site_key])
+
+    def touch(self, page_url: str) -> None:
+        cs.touch_page(self.sessions, page_url, self.now())
+
+    def finish_site(self, site_key: str, links: list[str], *, complete: bool, ok: bool,
+                    error: str | None) -> list[str]:
+        site_id = self.site_ids[site_key]
+        at = self.now()
+        events: list[str] = []
+        if ok:
+            cs.record_list_check(self.sessions, site_id, at, links, complete)
+        broken = cs.site_result(self.sessions, site_id, at, ok=ok, entries=len(links), error=error)
+        if broken:
+            events.append(broken)
+        if ok and complete and links:
+            events += ["REMOVED"] * len(cs.mark_missing_from_list(self.sessions, site_id, set(links), at))
+        return events
+
+    def ingest(self, item: dict[str, Any]) -> IngestResult:
+        site = item["site"]
+        published = date.fromisoformat(item["published"]) if item.get("published") else None
+        seen = self.now()
+        result = ingest(self.sessions, self.archive, item["body"], Origin(
+            agency=item["agency"], url=item["url"], seen_at=seen, region=item.get("region"), kind=item.get("kind"),
+            published=published, content_type=item.get("content_type"), site_id=self.site_ids.get(site),
+            page_url=item.get("page_url")), calendar=self.calendar)
+        if "NEW" in result.events and site in self.site_ids and cs.check_backdated(
+                self.sessions, self.site_ids[site], item["url"], item.get("page_url") or item["url"], published, seen):
+            result.events.append("BACKDATED")
+        return result
+
+    def close(self) -> None:
+        self.engine.dispose()
