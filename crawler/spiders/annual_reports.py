@@ -161,6 +161,15 @@ class AnnualReportSpider(scrapy.Spider):
         key = response.meta["site"]
         entry = response.meta["entry"]
         assert self.state is not None
+        if response.url.startswith("chrome-error:"):
+            # the browser's navigation failed (a challenge's reload raced it): once more, then give up for now
+            if not response.meta.get("browser_retry"):
+                yield response.request.replace(url=entry["url"], dont_filter=True,  # type: ignore[union-attr]
+                                               meta={**response.meta, "browser_retry": True})
+            else:
+                self.crawler.stats.inc_value("nianbao/document_errors")
+                self.logger.warning("report %s: the browser could not load it", entry["url"])
+            return
         if response.status == 304:
             # the page is as it was; its files may still have been replaced: ask for them conditionally
             self.state.touch(entry["url"])

@@ -15,7 +15,7 @@ from ..reportgen.model import AGENCY_BODIES
 
 PLATFORMS = ("trs", "hanweb", "jsapi", "challenge", "plain")
 FORMATS = ("html", "pdf", "docx", "html", "pdf", "scan", "doc")
-FAILURES = ("none", "none", "none", "flaky500", "slow", "deadlink", "redirectloop")
+FAILURES = ("flaky500", "slow", "deadlink", "redirectloop", "none")
 PLACES = (("北京市西城区", "110102"), ("淮安市洪泽区", "320813"), ("广州市番禺区", "440113"),
           ("成都市武侯区", "510107"), ("杭州市西湖区", "330106"), ("武汉市江汉区", "420103"),
           ("西安市雁塔区", "610113"), ("南京市鼓楼区", "320106"), ("铁岭市银州区", "211202"),
@@ -104,7 +104,8 @@ def build_world(count: int, seed: int, now: datetime | None = None) -> World:
         site = SandboxSite(key=key, agency=agency, region=region, kind=kind,
                            platform=PLATFORMS[index % len(PLATFORMS)],
                            encoding="gbk" if index % 3 == 1 else "utf-8",
-                           failure=FAILURES[index % len(FAILURES)] if index >= len(PLATFORMS) else "none")
+                           failure=FAILURES[(index - len(PLATFORMS)) % len(FAILURES)]
+                           if index >= len(PLATFORMS) else "none")
         last_year = now.year - 1
         for year in range(last_year - 3, last_year + 1):
             due = calendar.due(year, kind, region).date
