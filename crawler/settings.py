@@ -23,9 +23,18 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.5
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_EXCEPTIONS = [
+    "twisted.internet.defer.TimeoutError", "twisted.internet.error.TimeoutError",
+    "twisted.internet.error.DNSLookupError",
+    "twisted.internet.error.ConnectionRefusedError", "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectError", "twisted.internet.error.ConnectionLost",
+    "twisted.internet.error.TCPTimedOutError", "twisted.web.client.ResponseFailed", OSError,
+    "scrapy.core.downloader.handlers.http11.TunnelError",
+    "playwright._impl._errors.TimeoutError",  # a JavaScript list that did not render in time
+]
 DOWNLOAD_TIMEOUT = 60
-DOWNLOAD_MAXSIZE = 50 * 1024 * 1024  # a larger download is cancelled
-DOWNLOAD_WARNSIZE = 20 * 1024 * 1024
+DOWNLOAD_MAXSIZE = int(os.environ.get("NIANBAO_DOWNLOAD_MAXSIZE", 50 * 1024 * 1024))  # larger: cancelled
+DOWNLOAD_WARNSIZE = min(20 * 1024 * 1024, DOWNLOAD_MAXSIZE)
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = True
 HTTPCACHE_ENABLED = False

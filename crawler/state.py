@@ -73,11 +73,11 @@ class CrawlState:
         site_id = self.site_ids[site_key]
         at = self.now()
         events: list[str] = []
-        if ok:
-            cs.record_list_check(self.sessions, site_id, at, links, complete)
         broken = cs.site_result(self.sessions, site_id, at, ok=ok, entries=len(links), error=error)
         if broken:
             events.append(broken)
+        if ok:
+            cs.record_list_check(self.sessions, site_id, at, links, complete)
         if ok and complete and links:
             events += ["REMOVED"] * len(cs.mark_missing_from_list(self.sessions, site_id, set(links), at))
         return events

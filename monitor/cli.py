@@ -222,7 +222,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         raise SystemExit("nianbao: give --sites FILE_OR_URL (or set NIANBAO_SITES)")
     _open_store(args, migrate=True)
     if args.once:
-        return _crawl_once(location, args.site, lists_only=False, revisit_hours=args.revisit_hours)
+        return _crawl_once(location, args.site, lists_only=False, revisit_hours=args.revisit_hours,
+                           slot_per_site=args.slot_per_site)
     while True:  # without --once: poll again and again, each pass in a fresh process (Twisted cannot restart)
         status = _crawl_subprocess(location, args)
         print(f"crawl: pass finished (exit {status}); next in {args.interval:g} s", file=sys.stderr)
@@ -233,13 +234,14 @@ def _crawl_subprocess(location: str, args: argparse.Namespace) -> int:
     import subprocess
 
     command = [sys.executable, "-m", "monitor.cli", "crawl", "--once", "--sites", location,
-               "--revisit-hours", str(args.revisit_hours)]
+               "--revisit-hours", str(args.revisit_hours)] + (["--slot-per-site"] if args.slot_per_site else [])
     if args.site:
         command += ["--site", args.site]
     return subprocess.run(command, check=False).returncode
 
 
-def _crawl_once(location: str, site: str | None, *, lists_only: bool, revisit_hours: float) -> int:
+def _crawl_once(location: str, site: str | None, *, lists_only: bool, revisit_hours: float,
+                slot_per_site: bool = False) -> int:
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
@@ -249,7 +251,7 @@ def _crawl_once(location: str, site: str | None, *, lists_only: bool, revisit_ho
     process = CrawlerProcess(get_project_settings())
     crawler = process.create_crawler(AnnualReportSpider)
     process.crawl(crawler, sites=location, site=site or "", lists_only="1" if lists_only else "",
-                  revisit_hours=str(revisit_hours))
+                  revisit_hours=str(revisit_hours), slot_per_site="1" if slot_per_site else "")
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     events = {k.split("/")[-1]: v for k, v in stats.items() if k.startswith("nianbao/events/")}
@@ -389,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-check stored reports that are older than this, to notice silent edits (default 24)")
     crawl.add_argument("--allow-host", action="append",
                        help="a host that may resolve to a private address (the sandbox: 127.0.0.1)")
+    crawl.add_argument("--slot-per-site", action="store_true",
+                       help="politeness per registry site rather than per host (for the sandbox, whose simulated "
+                            "sites share one host)")
     crawl.set_defaults(handler=cmd_crawl)
 
     sites = commands.add_parser("sites", help="site status: list, or check (read every list page now)")

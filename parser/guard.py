@@ -36,9 +36,25 @@ def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limi
         conn.close()
 
 
+_CONTEXT: multiprocessing.context.ForkServerContext | None = None
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    """A fork server: children forked from a clean single-threaded process, never from a caller that may
+    hold threads and locks (the crawler, the scheduler); the parser is imported once, in the server."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        context = multiprocessing.get_context("forkserver")
+        assert isinstance(context, multiprocessing.context.ForkServerContext)
+        context.set_forkserver_preload(["parser", "parser.guard", "parser.tables", "parser.metadata",
+                                        "parser.extractors.html", "parser.extractors.pdf", "parser.extractors.docx"])
+        _CONTEXT = context
+    return _CONTEXT
+
+
 def parse_guarded(data: bytes, *, content_type: str | None = None, limits: Limits | None = None) -> Record:
     limits = limits or Limits()
-    context = multiprocessing.get_context("fork")
+    context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(sender, data, content_type, limits), daemon=True)
     process.start()

@@ -154,6 +154,7 @@ def site_result(sessions: sessionmaker[Session], site_id: int, at: datetime, *, 
                 error: str | None = None) -> str | None:
     """Record a poll's outcome. A list that was read but showed no report at all marks the site broken
     (SPIDER_BROKEN, once per breakage) — never confused with a report being missing. Returns the event kind."""
+    had_reports = bool(last_list_links(sessions, site_id)) or bool(known_page_urls(sessions, site_id))
     with sessions() as session, session.begin():
         site = session.get(Site, site_id)
         assert site is not None
@@ -164,6 +165,9 @@ def site_result(sessions: sessionmaker[Session], site_id: int, at: datetime, *, 
         if not ok:
             site.last_error = error or "the list could not be fetched"
             return None  # an outage is retried on the next poll; only a list that reads as empty is "broken"
+        if not had_reports:
+            site.last_success_at, site.last_error = at, None
+            return None  # a list that never showed a report yet (a new column) is empty, not broken
         site.last_error = error or "the list page showed no annual report"
         if site.broken_since is None:
             site.broken_since = at

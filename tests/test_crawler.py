@@ -166,19 +166,47 @@ def test_sandbox_crawl_end_to_end(sandbox: Sandbox, tmp_path: Path) -> None:
 
 @needs_chromium
 def test_failures_are_retried_and_broken_sites_and_ssrf_are_reported(sandbox: Sandbox, tmp_path: Path) -> None:
+    from sandbox.sites.pages import list_path
+
     flaky = next(s for s in sandbox.world.sites.values() if s.failure == "flaky500")
-    registry = tmp_path / "sites.yaml"
     base = sandbox.base_url
-    registry.write_text(f"""sites:
-- {{key: {flaky.key}, agency: {flaky.agency}, platform: {flaky.platform}, list_urls: ['{base}/s/{flaky.key}{
-        __import__('sandbox.sites.pages', fromlist=['list_path']).list_path(flaky)[len('/s/' + flaky.key):]}']}}
-- {{key: relaunched, agency: 改版局, platform: trs, list_urls: ['{base}/s/site0000/zfxxgknb/notice.htm']}}
+    registry = tmp_path / "sites.yaml"
+
+    def write(relaunched_list: str) -> None:
+        registry.write_text(f"""sites:
+- {{key: {flaky.key}, agency: {flaky.agency}, platform: {flaky.platform}, list_urls: ['{base}{list_path(flaky)}']}}
+- {{key: relaunched, agency: 改版局, platform: trs, list_urls: ['{base}{relaunched_list}']}}
 - {{key: leaky, agency: 外链局, platform: plain, list_urls: ['{base}/s/site0000/redirect-out.htm']}}
 """, encoding="utf-8")
+
+    write(list_path(sandbox.world.sites["site0000"]))
     log = crawl(sandbox, tmp_path, registry=str(registry))
     assert "refused 1" in log  # the redirect to 10.0.0.1 was never followed
     kinds = events(tmp_path)
-    assert kinds.count("SPIDER_BROKEN") == 1  # the relaunched site's list shows no report: broken, not missing
-    assert kinds.count("NEW") == len(sandbox.world.visible(flaky))  # the 500s were retried
+    assert "SPIDER_BROKEN" not in kinds
+    assert kinds.count("NEW") == len(sandbox.world.visible(flaky)) + len(sandbox.world.visible(
+        sandbox.world.sites["site0000"]))  # the 500s were retried
+    # the site is relaunched: its list no longer shows any report — broken, not "reports missing"
+    write("/s/site0000/zfxxgknb/notice.htm")
+    crawl(sandbox, tmp_path, registry=str(registry))
+    assert events(tmp_path).count("SPIDER_BROKEN") == 1
     crawl(sandbox, tmp_path, registry=str(registry))
     assert events(tmp_path).count("SPIDER_BROKEN") == 1  # said once per breakage
+    assert "REMOVED" not in events(tmp_path)  # a broken list is no evidence that reports were removed
+
+
+def test_an_enormous_download_is_cancelled_and_the_crawl_goes_on(sandbox: Sandbox, tmp_path: Path) -> None:
+    registry = tmp_path / "sites.yaml"
+    base = sandbox.base_url
+    registry.write_text(f"""sites:
+- {{key: huge, agency: 巨型附件局, platform: plain, list_urls: ['{base}/s/site0004/huge-list.html']}}
+- {{key: site0004, agency: {sandbox.world.sites['site0004'].agency}, platform: plain,
+   list_urls: ['{base}/s/site0004/gk/ndbg.html']}}
+""", encoding="utf-8")
+    os.environ["NIANBAO_DOWNLOAD_MAXSIZE"] = str(8 * 1024 * 1024)
+    try:
+        log = crawl(sandbox, tmp_path, registry=str(registry))
+    finally:
+        del os.environ["NIANBAO_DOWNLOAD_MAXSIZE"]
+    assert "1 errors" in log
+    assert events(tmp_path).count("NEW") == len(sandbox.world.visible(sandbox.world.sites["site0004"]))

@@ -33,8 +33,10 @@ class AnnualReportSpider(scrapy.Spider):
     name = "annual_reports"
 
     def __init__(self, sites: str = "", site: str = "", lists_only: str = "", revisit_hours: str = "24",
-                 **kwargs: Any) -> None:
+                 slot_per_site: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # politeness is per host; simulated sites sharing one host ask for a slot (and delays) of their own
+        self.slot_per_site = slot_per_site in ("1", "true", "yes")
         self.registry_location = sites
         self.only_site = site or None
         self.lists_only = lists_only in ("1", "true", "yes")
@@ -73,7 +75,8 @@ class AnnualReportSpider(scrapy.Spider):
     def _list_request(self, profile: SiteProfile, url: str, *, first: bool) -> scrapy.Request:
         self.pending[profile.key] += 1
         meta: dict[str, Any] = {"site": profile.key, "list_url": url, "first_list_page": first,
-                                "handle_httpstatus_list": [304], "dont_obey_robotstxt": not profile.robots}
+                                "handle_httpstatus_list": [304], "dont_obey_robotstxt": not profile.robots,
+                                **self._slot(profile.key)}
         if profile.browser:
             from scrapy_playwright.page import PageMethod
 
@@ -147,8 +150,11 @@ class AnnualReportSpider(scrapy.Spider):
         self.crawler.stats.inc_value("nianbao/sites_done")
 
     # ------------------------------------------------------------------ reports
+    def _slot(self, key: str) -> dict[str, Any]:
+        return {"download_slot": f"site:{key}"} if self.slot_per_site else {}
+
     def _detail_request(self, profile: SiteProfile, url: str, meta: dict[str, Any]) -> scrapy.Request:
-        meta = {**meta, "handle_httpstatus_list": [304]}
+        meta = {**meta, "handle_httpstatus_list": [304], **self._slot(profile.key)}
         if profile.browser and profile.option("browser_details", True):
             from scrapy_playwright.page import PageMethod
 
@@ -177,7 +183,7 @@ class AnnualReportSpider(scrapy.Spider):
                 if url != response.url:
                     yield scrapy.Request(url, callback=self.parse_attachment, errback=self.detail_failed,
                                          meta={"site": key, "entry": entry, "handle_httpstatus_list": [304],
-                                               "published": None})
+                                               "published": None, **self._slot(key)})
             return
         if response.status == 412 and (not response.meta.get("playwright") or _still_challenged(response.body)):
             self.crawler.stats.inc_value("nianbao/document_errors")
@@ -195,7 +201,7 @@ class AnnualReportSpider(scrapy.Spider):
         for url in files:
             yield scrapy.Request(url, callback=self.parse_attachment, errback=self.detail_failed,
                                  meta={"site": key, "entry": entry, "published": published,
-                                       "handle_httpstatus_list": [304]})
+                                       "handle_httpstatus_list": [304], **self._slot(key)})
         self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"), None)
 
     def parse_attachment(self, response: Response) -> Iterator[Any]:

@@ -154,10 +154,11 @@ def challenge_token(site: SandboxSite) -> str:
 
 
 def challenge_page(site: SandboxSite) -> bytes:
-    # the browser computes the token the way the server expects it, sets the cookie and reloads
+    # the browser computes the token the way the server expects it, sets the cookie and reloads; the cookie
+    # is scoped to the site's path because the simulated sites share one host (real ones each have their own)
     script = f"""<script>
 var k = '{site.key}'; var s = 0; for (var i = 0; i < k.length; i++) {{ s += k.charCodeAt(i); }}
-document.cookie = '{CHALLENGE_COOKIE}=' + ((s * 7919) % 100003) + '; path=/';
+document.cookie = '{CHALLENGE_COOKIE}_{site.key}=' + ((s * 7919) % 100003) + '; path=/s/{site.key}/';
 location.reload();
 </script>"""
     return page("安全验证", f"<p>正在进行安全验证……</p>{script}", "utf-8")

@@ -170,8 +170,9 @@ class Handler(BaseHTTPRequestHandler):
         if site is None or match is None:
             self._send(404, b"not found")
             return
-        with world.lock:
-            self._site(site, match.group(2), parts.query)
+        # no lock here: pages only read the world (the control API's changes are single assignments), and a
+        # slow site must not hold up the others
+        self._site(site, match.group(2), parts.query)
 
     # ------------------------------------------------------------------ the sites
     def _site(self, site: SandboxSite, path: str, query: str) -> None:
@@ -179,14 +180,16 @@ class Handler(BaseHTTPRequestHandler):
         html = f"text/html; charset={'gb2312' if site.encoding == 'gbk' else 'utf-8'}"
         if site.platform == "challenge" and not path.startswith("/files/"):
             cookie = self.headers.get("Cookie") or ""
-            if f"{pages.CHALLENGE_COOKIE}={pages.challenge_token(site)}" not in cookie:
+            if f"{pages.CHALLENGE_COOKIE}_{site.key}={pages.challenge_token(site)}" not in cookie:
                 self._send(412, pages.challenge_page(site), "text/html; charset=utf-8", site=site.key)
                 return
         is_list = path in ("/zfxxgknb/index.html", "/zfxxgknb/", "/module/web/jpage/dataproxy.jsp", "/nb/",
                            "/gk/ndbg.html", "/api/list.json") or re.match(r"^/zfxxgknb/index_\d+\.html$", path)
         if is_list:
-            self.server.list_hits[site.key] += 1
-            if site.failure == "flaky500" and self.server.list_hits[site.key] % 2 == 1:
+            with world.lock:
+                self.server.list_hits[site.key] += 1
+                hits = self.server.list_hits[site.key]
+            if site.failure == "flaky500" and hits % 4 == 1:  # one answer in four is a 500
                 self._send(500, b"<h1>500 Internal Server Error</h1>", site=site.key)
                 return
             if site.failure == "slow":
@@ -217,6 +220,26 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/loop/a.htm" or path == "/loop/b.htm":
             other = "/loop/b.htm" if path.endswith("a.htm") else "/loop/a.htm"
             self._send(302, b"", site=site.key, headers={"Location": f"/s/{site.key}{other}"})
+            return
+        if path == "/files/huge.pdf":
+            # a download that never ends in time (a "2 GB" attachment): streamed until the client gives up
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Content-Length", str(2 * 1024 ** 3))
+            self.end_headers()
+            chunk = b"%PDF-1.4\n" + b"0" * (1024 * 1024 - 9)
+            try:
+                for _ in range(2048):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.server.stats.add(site.key, 200, 0)
+            self.close_connection = True
+            return
+        if path == "/huge-list.html":
+            link = f'<a href="/s/{site.key}/files/huge.pdf">{site.agency}2024年政府信息公开工作年度报告</a>'
+            body = pages.page("年报", link, "utf-8")
+            self._send(200, body, "text/html; charset=utf-8", site=site.key)
             return
         if path == "/redirect-out.htm":
             self._send(302, b"", site=site.key, headers={"Location": "http://10.0.0.1/internal/report.pdf"})

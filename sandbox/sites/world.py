@@ -84,10 +84,12 @@ class World:
             return report
 
 
-def build_world(count: int, seed: int, now: datetime | None = None) -> World:
+def build_world(count: int, seed: int, now: datetime | None = None, *, years: int = 4,
+                formats: tuple[str, ...] | None = None, browser_share: float | None = None) -> World:
     """`count` sites mixing every platform; reports for the years before `now`'s year (published after the
     year ended, a few late), and the current deadline's reports due soon: some published, some late, some
-    never."""
+    never. `formats` limits the report formats, `browser_share` sets the share of JavaScript sites (by
+    default the platforms simply take turns)."""
     rng = random.Random(seed)
     now = now or datetime(2025, 3, 28, 9, tzinfo=UTC)
     calendar = load_calendar()
@@ -101,13 +103,16 @@ def build_world(count: int, seed: int, now: datetime | None = None) -> World:
             agency = f"{place}{body}（{index}）" if index >= len(PLACES) * len(AGENCY_BODIES) else agency
         key = f"site{index:04d}"
         kind = infer_kind(agency)
-        site = SandboxSite(key=key, agency=agency, region=region, kind=kind,
-                           platform=PLATFORMS[index % len(PLATFORMS)],
+        platform = PLATFORMS[index % len(PLATFORMS)]
+        if browser_share is not None:
+            browser = rng.random() < browser_share
+            platform = ("jsapi", "challenge")[index % 2] if browser else ("trs", "hanweb", "plain")[index % 3]
+        site = SandboxSite(key=key, agency=agency, region=region, kind=kind, platform=platform,
                            encoding="gbk" if index % 3 == 1 else "utf-8",
                            failure=FAILURES[(index - len(PLATFORMS)) % len(FAILURES)]
                            if index >= len(PLATFORMS) else "none")
         last_year = now.year - 1
-        for year in range(last_year - 3, last_year + 1):
+        for year in range(last_year - years + 1, last_year + 1):
             due = calendar.due(year, kind, region).date
             due_at = datetime(due.year, due.month, due.day, 9, tzinfo=UTC)
             roll = rng.random()
@@ -120,10 +125,12 @@ def build_world(count: int, seed: int, now: datetime | None = None) -> World:
                 publish_at = due_at - timedelta(days=rng.randint(1, 20)) if roll < 0.6 else (
                     due_at + timedelta(days=rng.randint(1, 10)) if roll < 0.85 else None)
             doc_id += 1
+            fmt = FORMATS[(index + year) % len(FORMATS)] if year == last_year else ("html", "pdf", "docx")[
+                (index + year) % 3]
+            if formats is not None and fmt not in formats:
+                fmt = formats[(index + year) % len(formats)]
             site.reports.append(SandboxReport(
-                site=key, year=year, seed=seed * 100_000 + index * 10 + year % 10,
-                format=FORMATS[(index + year) % len(FORMATS)] if year == last_year else ("html", "pdf", "docx")[
-                    (index + year) % 3],
+                site=key, year=year, seed=seed * 100_000 + index * 10 + year % 10, format=fmt,
                 publish_at=publish_at, planted=PLANTED[rng.randrange(len(PLANTED))], doc_id=doc_id))
         sites[key] = site
     return World(sites=sites, start=now)

@@ -1,0 +1,126 @@
+"""Crawling the sandbox: a first full crawl and an unchanged re-poll of many sites (wall time, requests and
+bytes per site, peak RSS), and detection latency (publish → stored) at a given poll interval.
+
+    .venv/bin/python bench/crawl.py [--sites 1000] [--browser-share 0.1] [--latency-publications 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select  # noqa: E402
+
+from sandbox.sites.server import serve  # noqa: E402
+from sandbox.sites.world import build_world  # noqa: E402
+from storage import make_engine, session_factory  # noqa: E402
+from storage.models import Document  # noqa: E402
+
+
+def crawl(base: str, data: Path, *extra: str) -> tuple[float, str]:
+    env = {**os.environ, "NIANBAO_DATA_DIR": str(data), "NIANBAO_CLOCK_URL": base + "/__sandbox__/clock"}
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "monitor.cli", "crawl", "--once", "--allow-host", "127.0.0.1",
+                             "--slot-per-site",
+                             "--sites", base + "/__sandbox__/sites.yaml", *extra], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=False)
+    return time.perf_counter() - started, result.stdout.strip().splitlines()[-1] if result.stdout else result.stderr
+
+
+def stats(base: str) -> dict[str, dict[str, int]]:
+    with urllib.request.urlopen(base + "/__sandbox__/stats") as response:
+        return dict(json.load(response))
+
+
+def per_site(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], keys: list[str],
+             metric: str) -> list[int]:
+    return [after.get(k, {}).get(metric, 0) - before.get(k, {}).get(metric, 0) for k in keys]
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__)
+    options.add_argument("--sites", type=int, default=1000)
+    options.add_argument("--browser-share", type=float, default=0.1)
+    options.add_argument("--latency-publications", type=int, default=10)
+    options.add_argument("--interval", type=float, default=20.0, help="poll interval for the latency run (s)")
+    args = options.parse_args()
+
+    world = build_world(args.sites, seed=11, years=1, formats=("html", "pdf"), browser_share=args.browser_share)
+    server = serve(world)
+    base = server.base_url
+    keys = sorted(world.sites)
+    browser = sum(1 for s in world.sites.values() if s.platform in ("jsapi", "challenge"))
+    print(f"{args.sites} sandbox sites: {args.sites - browser} plain HTTP, {browser} JavaScript (chromium); "
+          f"{sum(len(world.visible(s)) for s in world.sites.values())} reports published")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        for label, extra in (("first full crawl", ()), ("unchanged re-poll", ())):
+            before = stats(base)
+            seconds, summary = crawl(base, data, *extra)
+            after = stats(base)
+            requests = per_site(before, after, keys, "requests")
+            size = per_site(before, after, keys, "bytes")
+            plain = [k for k in keys if world.sites[k].platform not in ("jsapi", "challenge")]
+            plain_requests = per_site(before, after, plain, "requests")
+            plain_bytes = per_site(before, after, plain, "bytes")
+            print(f"{label}: {seconds:.1f} s wall; per site: requests mean {statistics.mean(requests):.2f} "
+                  f"(plain sites max {max(plain_requests)}), bytes mean {statistics.mean(size):.0f} "
+                  f"(plain sites max {max(plain_bytes)})\n    {summary}")
+
+        # detection latency: the crawler polls every `interval` seconds; reports are published in between
+        env = {**os.environ, "NIANBAO_DATA_DIR": str(data), "NIANBAO_CLOCK_URL": base + "/__sandbox__/clock"}
+        small = [k for k in keys if world.sites[k].platform in ("trs", "hanweb", "plain")][:50]
+        registry = data / "subset.yaml"
+        with urllib.request.urlopen(base + "/__sandbox__/sites.yaml") as response:
+            import yaml
+
+            entries = [s for s in yaml.safe_load(response)["sites"] if s["key"] in small]
+        registry.write_text(yaml.safe_dump({"sites": entries}, allow_unicode=True), encoding="utf-8")
+        daemon = subprocess.Popen([sys.executable, "-m", "monitor.cli", "crawl", "--interval", str(args.interval),
+                                   "--slot-per-site", "--allow-host", "127.0.0.1", "--sites", str(registry)],
+                                  cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sessions = session_factory(make_engine(f"sqlite:///{data / 'nianbao.db'}"))
+        latencies = []
+        rng = random.Random(5)
+        try:
+            for _ in range(args.latency_publications):
+                time.sleep(rng.uniform(0, args.interval))
+                site = world.sites[rng.choice(small)]
+                world.publish_next(site.key) or world.sites[site.key].reports.append(
+                    type(site.reports[0])(site=site.key, year=site.reports[-1].year + 1, seed=rng.randrange(10**6),
+                                          format="html", publish_at=world.now, doc_id=900_000 + len(latencies)))
+                published_at = time.monotonic()
+                with sessions() as session:
+                    known = set(session.scalars(select(Document.url)))
+                while time.monotonic() - published_at < args.interval * 3 + 60:
+                    with sessions() as session:
+                        if set(session.scalars(select(Document.url))) - known:
+                            break
+                    time.sleep(0.5)
+                latencies.append(time.monotonic() - published_at)
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+        print(f"detection latency at a {args.interval:g} s poll interval over {len(latencies)} publications: "
+              f"median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
+    server.shutdown()
+    print(f"peak RSS: bench process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, "
+          f"largest crawl process {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
