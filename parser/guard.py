@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import resource
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,14 +37,20 @@ def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limi
         conn.close()
 
 
-_CONTEXT: multiprocessing.context.ForkServerContext | None = None
+_CONTEXT: multiprocessing.context.BaseContext | None = None
+_CONTEXT_PID = 0
 
 
-def _context() -> multiprocessing.context.ForkServerContext:
+def _context() -> multiprocessing.context.BaseContext:
     """A fork server: children forked from a clean single-threaded process, never from a caller that may
-    hold threads and locks (the crawler, the scheduler); the parser is imported once, in the server."""
-    global _CONTEXT
+    hold threads and locks (the crawler, the scheduler); the parser is imported once, in the server. A
+    process that was itself forked after the server started cannot use its parent's server and forks
+    directly."""
+    global _CONTEXT, _CONTEXT_PID
+    if _CONTEXT is not None and os.getpid() != _CONTEXT_PID:
+        _CONTEXT, _CONTEXT_PID = multiprocessing.get_context("fork"), os.getpid()
     if _CONTEXT is None:
+        _CONTEXT_PID = os.getpid()
         context = multiprocessing.get_context("forkserver")
         assert isinstance(context, multiprocessing.context.ForkServerContext)
         context.set_forkserver_preload(["parser", "parser.guard", "parser.tables", "parser.metadata",
@@ -56,7 +63,8 @@ def parse_guarded(data: bytes, *, content_type: str | None = None, limits: Limit
     limits = limits or Limits()
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, data, content_type, limits), daemon=True)
+    process = context.Process(target=_child, args=(sender, data, content_type, limits),  # type: ignore[attr-defined]
+                              daemon=True)
     process.start()
     sender.close()
     try:
