@@ -11,6 +11,7 @@ SYSTEM_PACKAGES=(
   fonts-wqy-zenhei                      # a CJK font for generated PDFs and scans
   poppler-utils
   postgresql                            # the storage tests run on PostgreSQL as well as SQLite
+  chromium                              # the browser for JavaScript sites (never a downloaded one)
 )
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
