@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from parser import Limits, ParseError, Record
@@ -37,26 +37,33 @@ def _read(path: Path, limits: Limits) -> Record:
     return parse_guarded(data, limits=limits)
 
 
+class _Readings:
+    """The files named on the command line, read one by one; an unreadable one gets its line on stderr and
+    makes the exit status 2, and the others are still read."""
+
+    def __init__(self, paths: Sequence[str], limits: Limits) -> None:
+        self.paths, self.limits, self.status = paths, limits, EXIT_OK
+
+    def __iter__(self) -> Iterator[tuple[int, Path, Record]]:
+        for index, name in enumerate(self.paths):
+            path = Path(name)
+            try:
+                yield index, path, _read(path, self.limits)
+            except ParseError as exc:
+                print(f"{path}: {exc.kind}: {exc.reason}", file=sys.stderr)
+                self.status = EXIT_UNREADABLE
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
-    limits = _limits(args)
-    status = EXIT_OK
-    for index, name in enumerate(args.paths):
-        path = Path(name)
-        try:
-            record = _read(path, limits)
-        except ParseError as exc:
-            print(f"{path}: {exc.kind}: {exc.reason}", file=sys.stderr)
-            status = EXIT_UNREADABLE
-            continue
+    readings = _Readings(args.paths, _limits(args))
+    for index, path, record in readings:
         if args.json:
             print(json.dumps(record.to_json(with_source=args.source), ensure_ascii=False))
         else:
-            if index:
-                print()
-            print(f"== {path}")
+            print(("\n" if index else "") + f"== {path}")
             print(render_record(record))
         sys.stdout.flush()
-    return status
+    return readings.status
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -64,7 +71,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     from checks.deadlines import load_calendar
 
     limits = _limits(args)
-    status = EXIT_OK
     history: list[Record] = []
     for name in args.history or ():
         try:
@@ -72,25 +78,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         except ParseError as exc:
             print(f"{name}: {exc.kind}: {exc.reason} (history file skipped)", file=sys.stderr)
     calendar = load_calendar()
-    for index, name in enumerate(args.paths):
-        path = Path(name)
-        try:
-            record = _read(path, limits)
-        except ParseError as exc:
-            print(f"{path}: {exc.kind}: {exc.reason}", file=sys.stderr)
-            status = EXIT_UNREADABLE
-            continue
+    readings = _Readings(args.paths, limits)
+    for index, path, record in readings:
         findings = checks.run(record, history=history, calendar=calendar, kind=args.kind, region=args.region or "")
         if args.json:
             print(json.dumps({"report": record.to_json(with_source=args.source),
                               "findings": [f.to_json() for f in findings]}, ensure_ascii=False))
         else:
-            if index:
-                print()
-            print(f"== {path}: {record.title or '（标题未识别）'}")
+            print(("\n" if index else "") + f"== {path}: {record.title or '（标题未识别）'}")
             print(render_findings(findings))
         sys.stdout.flush()
-    return status
+    return readings.status
 
 
 def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ import unicodedata
 from typing import Any
 
 from checks.finding import Finding
+from checks.labels import APPLICANT, PROACTIVE_FIELD, PROACTIVE_ROW, REVIEW_BLOCK, REVIEW_COLUMN, SECTION
 from parser.record import Record
 
 REQUEST_LABELS = {
@@ -36,23 +37,12 @@ REQUEST_LABELS = {
     "total": "（七）总计",
     "carried_forward": "四、结转下年度继续办理",
 }
-APPLICANT_LABELS = {"natural_person": "自然人", "commercial": "商业企业", "research": "科研机构",
-                    "social_welfare": "社会公益组织", "legal_service": "法律服务机构", "other_org": "其他",
-                    "total": "总计"}
-PROACTIVE_LABELS = {"rules": "规章", "normative_documents": "规范性文件", "licensing": "行政许可",
-                    "other_services": "其他对外管理服务事项", "punishment": "行政处罚", "coercion": "行政强制",
-                    "fees": "行政事业性收费", "procurement": "政府集中采购"}
-FIELD_LABELS = {"issued": "本年制发件数", "repealed": "本年废止件数", "in_force": "现行有效件数",
-                "decisions": "处理决定数量", "amount": "金额", "made": "本年新制作数量",
-                "published": "本年新公开数量", "total": "对外公开总数量", "previous": "上一年项目数量",
-                "change": "本年增/减", "items": "采购项目数量", "amount_unit": "单位"}
-REVIEW_LABELS = {"review": "行政复议", "litigation_direct": "行政诉讼（未经复议直接起诉）",
-                 "litigation_after_review": "行政诉讼（复议后起诉）"}
-REVIEW_COLUMN_LABELS = {"upheld": "结果维持", "corrected": "结果纠正", "other": "其他结果", "pending": "尚未审结",
-                        "total": "总计"}
-SECTION_LABELS = {"overview": "一、总体情况", "proactive": "二、主动公开政府信息情况",
-                  "requests": "三、收到和处理政府信息公开申请情况", "review": "四、行政复议、行政诉讼情况",
-                  "problems": "五、存在的主要问题及改进情况", "other": "六、其他需要报告的事项"}
+APPLICANT_LABELS = {k: ("其他" if k == "other_org" else v) for k, v in APPLICANT.items()}
+PROACTIVE_LABELS = PROACTIVE_ROW
+FIELD_LABELS = {**PROACTIVE_FIELD, "amount_unit": "单位"}
+REVIEW_LABELS = REVIEW_BLOCK
+REVIEW_COLUMN_LABELS = REVIEW_COLUMN
+SECTION_LABELS = SECTION
 
 
 def width(text: str) -> int:
