@@ -310,6 +310,64 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from notifier.subscriptions import describe, subscribe
+
+    _, _, sessions, _ = _open_store(args)
+    with sessions() as session, session.begin():
+        try:
+            row = subscribe(session, channel=args.channel, address=args.address, regions=args.region,
+                            agencies=args.agency, kinds=args.kinds.split(",") if args.kinds else None,
+                            now=datetime.now(UTC))
+        except ValueError as exc:
+            raise SystemExit(f"nianbao: {exc}") from None
+        print("subscribed: " + describe(row))
+    return EXIT_OK
+
+
+def cmd_subscriptions(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from notifier.subscriptions import describe, unsubscribe
+    from storage.models import Subscription
+
+    _, _, sessions, _ = _open_store(args)
+    with sessions() as session, session.begin():
+        if args.remove is not None:
+            row = session.get(Subscription, args.remove)
+            if row is None or not unsubscribe(session, row.channel, row.address, row.id):
+                raise SystemExit(f"nianbao: no active subscription #{args.remove}")
+            print(f"unsubscribed #{args.remove}")
+            return EXIT_OK
+        for row in session.scalars(select(Subscription).where(Subscription.active.is_(True))):
+            print(describe(row))
+    return EXIT_OK
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    import time
+
+    from notifier.channels import Channel, ConsoleChannel, EmailChannel, SmtpSettings
+    from notifier.outbox import dispatch
+
+    settings, _, sessions, _ = _open_store(args)
+    channels: dict[str, Channel] = {"console": ConsoleChannel()}
+    smtp = SmtpSettings.from_env(dict(os.environ))
+    if smtp is not None:
+        channels["email"] = EmailChannel(smtp)
+    clock = settings.clock()
+    while True:
+        result = dispatch(sessions, channels, clock)
+        if result.sent or result.deferred or result.failed:
+            print(f"dispatch: {result.sent} sent, {result.deferred} to retry, {result.failed} given up",
+                  file=sys.stderr)
+        if args.once:
+            return EXIT_OK
+        time.sleep(args.interval)
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mb", type=float, default=50, help="largest file read, in MB (default 50)")
     parser.add_argument("--max-pages", type=int, default=300, help="most pages read per document (default 300)")
@@ -407,6 +465,25 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=1)
     sandbox.add_argument("--now", help="the sandbox clock, ISO (default shortly before the 31 March deadline)")
     sandbox.set_defaults(handler=cmd_sandbox)
+
+    sub = commands.add_parser("subscribe", help="follow regions, agencies or everything for chosen alert kinds")
+    sub.add_argument("--channel", choices=("console", "email", "telegram", "webhook"), required=True)
+    sub.add_argument("--address", required=True, help="chat id, e-mail address or webhook URL")
+    sub.add_argument("--region", action="append", help="行政区划代码 (prefix) or a province's name; repeatable")
+    sub.add_argument("--agency", action="append", help="an agency's name (or part of it); repeatable")
+    sub.add_argument("--kinds", help="comma-separated: new,errors,warnings,deadlines,changes,admin "
+                                     "(default: all but admin)")
+    sub.set_defaults(handler=cmd_subscribe)
+
+    subs = commands.add_parser("subscriptions", help="list active subscriptions, or --remove ID")
+    subs.add_argument("--remove", type=int, metavar="ID")
+    subs.set_defaults(handler=cmd_subscriptions)
+
+    dispatch_ = commands.add_parser("dispatch", help="send pending alerts (console; e-mail when NIANBAO_SMTP_HOST "
+                                                     "is set), retrying failures with backoff")
+    dispatch_.add_argument("--once", action="store_true", help="one pass, then exit")
+    dispatch_.add_argument("--interval", type=float, default=10, help="seconds between passes (default 10)")
+    dispatch_.set_defaults(handler=cmd_dispatch)
     return parser
 
 

@@ -19,7 +19,7 @@ from checks.deadlines import Calendar
 from parser import ParseError, Record
 
 from .archive import Archive, sha256
-from .models import Agency, Document, DocumentVersion, Event, FindingRow, Report
+from .models import Agency, Delivery, Document, DocumentVersion, Event, FindingRow, Report, Subscription
 
 Parser = Callable[[bytes, str | None], Record]
 
@@ -87,9 +87,29 @@ def _event(session: Session, kind: str, key: str, payload: dict[str, Any], now: 
     if session.scalar(select(Event.id).where(Event.key == key)) is not None:
         return False
     # a concurrent writer adding the same key makes the flush fail; `ingest` then retries the whole step
-    session.add(Event(kind=kind, key=key, payload=payload, created_at=now, **links))
+    event = Event(kind=kind, key=key, payload=payload, created_at=now, **links)
+    session.add(event)
     session.flush()
+    enqueue(session, event, now)
     return True
+
+
+def enqueue(session: Session, event: Event, now: datetime) -> int:
+    """The outbox: a delivery for every active subscription the event matches, in the transaction that
+    stores the event — so an alert can be neither lost nor made twice. Subscriptions made later do not
+    receive it (no flood of history)."""
+    from notifier.matching import matches
+
+    agency = session.get(Agency, event.agency_id) if event.agency_id else None
+    count = 0
+    for subscription in session.scalars(select(Subscription).where(Subscription.active.is_(True),
+                                                                   Subscription.created_at <= now)):
+        if matches(subscription.scope, subscription.kinds, event.kind, event.payload,
+                   agency.name if agency else None, agency.region_code if agency else None):
+            session.add(Delivery(event_id=event.id, subscription_id=subscription.id, status="pending",
+                                 attempts=0, next_attempt_at=now))
+            count += 1
+    return count
 
 
 def _changed_cells(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -1,0 +1,92 @@
+"""Where alerts go: the console (the offline demo), e-mail over SMTP. Each channel sends one text to one
+address and returns a receipt, or raises `SendFailed` (retried later by the outbox)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import sys
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol, TextIO
+
+
+class SendFailed(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, address: str, text: str) -> str: ...
+
+
+class ConsoleChannel:
+    name = "console"
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def send(self, address: str, text: str) -> str:
+        print(f"—— 提醒 → {address} ——\n{text}\n", file=self.out, flush=True)
+        return "printed"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "nianbao-watch@localhost"
+    username: str | None = None
+    password: str | None = None
+    security: str = "none"  # none / starttls / ssl
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> SmtpSettings | None:
+        """NIANBAO_SMTP_HOST (unset: no e-mail), _PORT, _FROM, _USER, _PASSWORD, _SECURITY (none/starttls/ssl)."""
+        host = env.get("NIANBAO_SMTP_HOST")
+        if not host:
+            return None
+        security = env.get("NIANBAO_SMTP_SECURITY", "none")
+        port = int(env.get("NIANBAO_SMTP_PORT") or {"ssl": 465, "starttls": 587}.get(security, 25))
+        return cls(host=host, port=port, sender=env.get("NIANBAO_SMTP_FROM", cls.sender),
+                   username=env.get("NIANBAO_SMTP_USER") or None, password=env.get("NIANBAO_SMTP_PASSWORD") or None,
+                   security=security)
+
+
+def smtp_send(settings: SmtpSettings, message: EmailMessage) -> str:
+    try:
+        if settings.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                                                     context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        with client:
+            if settings.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if settings.username:
+                client.login(settings.username, settings.password or "")
+            refused = client.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise SendFailed(f"SMTP {settings.host}:{settings.port}: {exc}") from exc
+    if refused:
+        raise SendFailed(f"SMTP refused {', '.join(refused)}")
+    return f"smtp:{message['Message-ID'] or ''}"
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def send(self, address: str, text: str) -> str:
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = address
+        message["Subject"] = "年报监测提醒：" + text.split("\n", 1)[0][:60]
+        message.set_content(text + "\n\n退订：在机器人中发送 /unsubscribe，或回复本邮件注明“退订”。")
+        return smtp_send(self.settings, message)

@@ -1,0 +1,50 @@
+"""Subscribers and what they follow (stored in the `subscriptions` table)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Subscription
+
+from .matching import ALERT_KINDS, region_code
+
+CHANNELS = ("console", "email", "telegram", "webhook")
+
+
+def subscribe(session: Session, *, channel: str, address: str, regions: list[str] | None = None,
+              agencies: list[str] | None = None, kinds: list[str] | None = None, now: datetime) -> Subscription:
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+    chosen = list(kinds or [k for k in ALERT_KINDS if k != "admin"])
+    unknown = [k for k in chosen if k not in ALERT_KINDS]
+    if unknown:
+        raise ValueError(f"unknown alert kinds {unknown} (choose from {', '.join(ALERT_KINDS)})")
+    subscription = Subscription(channel=channel, address=address, kinds=chosen, active=True, created_at=now,
+                                scope={"regions": [region_code(r) for r in regions or []],
+                                       "agencies": list(agencies or [])})
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def unsubscribe(session: Session, channel: str, address: str, subscription_id: int | None = None) -> int:
+    query = select(Subscription).where(Subscription.channel == channel, Subscription.address == address,
+                                       Subscription.active.is_(True))
+    if subscription_id is not None:
+        query = query.where(Subscription.id == subscription_id)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.active = False
+    return len(rows)
+
+
+def describe(subscription: Subscription) -> str:
+    scope = subscription.scope or {}
+    parts = [f"地区{'、'.join(scope['regions'])}" if scope.get("regions") else "",
+             f"机关{'、'.join(scope['agencies'])}" if scope.get("agencies") else ""]
+    where = "，".join(p for p in parts if p) or "全部"
+    kinds = "、".join(ALERT_KINDS.get(k, k) for k in subscription.kinds)
+    return f"#{subscription.id} {subscription.channel}:{subscription.address} — 范围：{where}；提醒：{kinds}"

@@ -1,0 +1,209 @@
+"""Subscriptions, the outbox and its dispatcher: events reach exactly their subscribers, once; sending
+failures are retried; a crash loses nothing. E-mail goes through a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import io
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from notifier.channels import ConsoleChannel, EmailChannel, SendFailed, SmtpSettings
+from notifier.matching import Scope, alert_kind, matches, region_code
+from notifier.messages import split
+from notifier.outbox import LEASE, dispatch
+from notifier.subscriptions import subscribe, unsubscribe
+from sandbox.reportgen import generate, render_html
+from sandbox.reportgen.plant import PLANTS
+from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
+from storage.models import Delivery
+
+T0 = datetime(2024, 2, 1, 9, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    upgrade(engine)
+    return session_factory(engine), Archive(tmp_path / "archive")
+
+
+def test_matching() -> None:
+    assert region_code("江苏省") == "32" and region_code("320800") == "3208" and region_code("320813") == "320813"
+    scope = Scope.from_json({"regions": ["江苏"], "agencies": []})
+    assert scope.covers("淮安市洪泽区人民政府", "320813") and not scope.covers("北京市某局", "110102")
+    assert Scope.from_json({"agencies": ["洪泽区"]}).covers("淮安市洪泽区人民政府", None)
+    assert alert_kind("FINDING", {"severity": "error"}) == "errors"
+    assert alert_kind("FINDING", {"severity": "notice"}) == "warnings"
+    assert not matches({}, ["new"], "FINDING", {"severity": "error"}, "x", "11")
+    assert matches({}, ["admin"], "SPIDER_BROKEN", {}, None, None)
+
+
+def test_long_messages_are_split_under_the_limit() -> None:
+    text = "\n".join("第" + str(i) + "行：" + "数" * 300 for i in range(40))
+    parts = split(text, 4096)
+    assert all(len(p) <= 4096 for p in parts) and "\n".join(parts) == text
+
+
+def _ingest(sessions, archive, agency: str, region: str, seed: int, planted: str | None = None):  # type: ignore[no-untyped-def]
+    spec = generate(random.Random(seed), agency=agency)
+    if planted:
+        result = PLANTS[planted](spec, random.Random(seed))
+        assert result is not None
+        spec = result.spec
+    return ingest(sessions, archive, render_html(spec),
+                  Origin(agency=agency, url=f"https://x.example/{agency}/{seed}.htm", seen_at=T0, region=region))
+
+
+def test_events_reach_exactly_their_subscribers_once(store) -> None:  # type: ignore[no-untyped-def]
+    sessions, archive = store
+    with sessions() as session, session.begin():
+        subscribe(session, channel="console", address="jiangsu", regions=["江苏省"], kinds=["new", "errors"],
+                  now=T0 - timedelta(days=1))
+        subscribe(session, channel="console", address="beijing", regions=["11"], kinds=["new"],
+                  now=T0 - timedelta(days=1))
+        subscribe(session, channel="console", address="everything", kinds=["errors"], now=T0 - timedelta(days=1))
+    _ingest(sessions, archive, "淮安市洪泽区人民政府", "320813", 1, planted="T4-BLOCK")
+    _ingest(sessions, archive, "北京市西城区教育局", "110102", 2)
+    out = io.StringIO()
+    clock = Clock()
+    first = dispatch(sessions, {"console": ConsoleChannel(out)}, clock)
+    again = dispatch(sessions, {"console": ConsoleChannel(out)}, clock)
+    assert (first.sent, again.sent) == (4, 0)
+    printed = out.getvalue()
+    assert printed.count("→ jiangsu") == 2  # the new report and its error
+    assert printed.count("→ beijing") == 1 and "北京市西城区教育局" in printed
+    assert printed.count("→ everything") == 1 and "T4-BLOCK" in printed and "表四" in printed
+
+
+def test_a_new_subscription_is_not_flooded_with_history(store) -> None:  # type: ignore[no-untyped-def]
+    sessions, archive = store
+    _ingest(sessions, archive, "某市某局", "320100", 3)
+    with sessions() as session, session.begin():
+        subscribe(session, channel="console", address="late-comer", now=T0 + timedelta(hours=1))
+    assert dispatch(sessions, {"console": ConsoleChannel(io.StringIO())}, Clock()).sent == 0
+
+
+class FlakyChannel:
+    """A channel in front of the console that is down for its first `failures` sends."""
+
+    name = "console"
+
+    def __init__(self, failures: int, out: io.StringIO) -> None:
+        self.failures, self.console = failures, ConsoleChannel(out)
+
+    def send(self, address: str, text: str) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            raise SendFailed("service unavailable")
+        return self.console.send(address, text)
+
+
+def test_failures_are_retried_with_backoff_and_nothing_is_lost(store) -> None:  # type: ignore[no-untyped-def]
+    sessions, archive = store
+    with sessions() as session, session.begin():
+        subscribe(session, channel="console", address="a", now=T0 - timedelta(days=1))
+    _ingest(sessions, archive, "某局", "11", 4, planted="T3-BALANCE")
+    out = io.StringIO()
+    channel = FlakyChannel(5, out)
+    clock = Clock()
+    sent = 0
+    for _ in range(30):
+        sent += dispatch(sessions, {"console": channel}, clock).sent
+        clock.now += timedelta(minutes=10)
+    with sessions() as session:
+        deliveries = session.scalars(select(Delivery)).all()
+    assert sent == len(deliveries) == out.getvalue().count("→ a") >= 2
+    assert all(d.status == "sent" and d.receipt for d in deliveries)
+
+
+class CrashingChannel:
+    """Sends, then the process 'dies' before the outbox can record it."""
+
+    name = "console"
+
+    def __init__(self, out: io.StringIO) -> None:
+        self.console = ConsoleChannel(out)
+
+    def send(self, address: str, text: str) -> str:
+        self.console.send(address, text)
+        raise SystemExit("killed between send and commit")
+
+
+def test_a_crash_between_send_and_commit_resends_only_that_delivery(store) -> None:  # type: ignore[no-untyped-def]
+    sessions, archive = store
+    with sessions() as session, session.begin():
+        subscribe(session, channel="console", address="a", kinds=["new"], now=T0 - timedelta(days=1))
+    _ingest(sessions, archive, "某局", "11", 5)
+    out = io.StringIO()
+    clock = Clock()
+    with pytest.raises(SystemExit):
+        dispatch(sessions, {"console": CrashingChannel(out)}, clock)
+    assert dispatch(sessions, {"console": ConsoleChannel(out)}, clock).sent == 0  # leased: not sent at once
+    clock.now += LEASE + timedelta(seconds=1)
+    assert dispatch(sessions, {"console": ConsoleChannel(out)}, clock).sent == 1
+    assert out.getvalue().count("→ a") == 2  # the documented duplicate window, and nothing lost
+
+
+def test_unsubscribe_stops_alerts(store) -> None:  # type: ignore[no-untyped-def]
+    sessions, archive = store
+    with sessions() as session, session.begin():
+        subscribe(session, channel="console", address="a", now=T0 - timedelta(days=1))
+        assert unsubscribe(session, "console", "a") == 1
+    _ingest(sessions, archive, "某局", "11", 6)
+    assert dispatch(sessions, {"console": ConsoleChannel(io.StringIO())}, Clock()).sent == 0
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=default))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_email_alerts_over_real_smtp_survive_an_outage(store) -> None:  # type: ignore[no-untyped-def]
+    sessions, archive = store
+    port = _free_port()
+    with sessions() as session, session.begin():
+        subscribe(session, channel="email", address="reporter@example.org", kinds=["new"],
+                  now=T0 - timedelta(days=1))
+    _ingest(sessions, archive, "某局", "11", 7)
+    channel = EmailChannel(SmtpSettings(host="127.0.0.1", port=port, timeout=5))
+    clock = Clock()
+    down = dispatch(sessions, {"email": channel}, clock)  # nothing listens yet: deferred, not lost
+    assert (down.sent, down.deferred) == (0, 1)
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        clock.now += timedelta(minutes=5)
+        assert dispatch(sessions, {"email": channel}, clock).sent == 1
+    finally:
+        controller.stop()
+    (message,) = inbox.messages
+    assert message["To"] == "reporter@example.org" and "新报告" in message["Subject"]
+    assert "某局" in message.get_content() and "退订" in message.get_content()
