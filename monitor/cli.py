@@ -368,6 +368,37 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from checks.deadlines import load_calendar
+    from notifier.channels import SendFailed, SmtpSettings
+    from notifier.digest import collect, last_week, render, send
+    from notifier.subscriptions import scope_of
+
+    settings, _, sessions, _ = _open_store(args)
+    week = args.week or last_week(settings.clock()())
+    with sessions() as session:
+        scope = scope_of(session, "email", args.to) if args.to else None
+        data = collect(session, scope or _everything(), week, load_calendar())
+    if args.send:
+        smtp = SmtpSettings.from_env(dict(os.environ))
+        if smtp is None or not args.to:
+            raise SystemExit("nianbao: --send needs --to and NIANBAO_SMTP_HOST")
+        try:
+            print(f"sent to {args.to}: {send(data, args.to, smtp)}")
+        except SendFailed as exc:
+            print(f"nianbao: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        return EXIT_OK
+    print(render(data)[0])
+    return EXIT_OK
+
+
+def _everything():  # type: ignore[no-untyped-def]
+    from notifier.matching import Scope
+
+    return Scope()
+
+
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mb", type=float, default=50, help="largest file read, in MB (default 50)")
     parser.add_argument("--max-pages", type=int, default=300, help="most pages read per document (default 300)")
@@ -484,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch_.add_argument("--once", action="store_true", help="one pass, then exit")
     dispatch_.add_argument("--interval", type=float, default=10, help="seconds between passes (default 10)")
     dispatch_.set_defaults(handler=cmd_dispatch)
+
+    digest = commands.add_parser("digest", help="the weekly digest: print its text, or e-mail it with --send")
+    digest.add_argument("--week", help="ISO week, e.g. 2025-W12 (default: last week)")
+    digest.add_argument("--to", help="an e-mail subscriber: the digest covers their subscriptions' scope")
+    digest.add_argument("--send", action="store_true", help="send it over SMTP (NIANBAO_SMTP_HOST …)")
+    digest.set_defaults(handler=cmd_digest)
     return parser
 
 

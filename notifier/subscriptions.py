@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Subscription
 
-from .matching import ALERT_KINDS, region_code
+from .matching import ALERT_KINDS, Scope, region_code
 
 CHANNELS = ("console", "email", "telegram", "webhook")
 
@@ -48,3 +48,17 @@ def describe(subscription: Subscription) -> str:
     where = "，".join(p for p in parts if p) or "全部"
     kinds = "、".join(ALERT_KINDS.get(k, k) for k in subscription.kinds)
     return f"#{subscription.id} {subscription.channel}:{subscription.address} — 范围：{where}；提醒：{kinds}"
+
+
+def scope_of(session: Session, channel: str, address: str) -> Scope | None:
+    """Everything a subscriber follows, as one scope (None: not subscribed)."""
+    rows = list(session.scalars(select(Subscription).where(Subscription.channel == channel,
+                                                           Subscription.address == address,
+                                                           Subscription.active.is_(True))))
+    if not rows:
+        return None
+    scopes = [Scope.from_json(r.scope or {}) for r in rows]
+    if any(s.everything for s in scopes):
+        return Scope()
+    return Scope(tuple(dict.fromkeys(r for s in scopes for r in s.regions)),
+                 tuple(dict.fromkeys(a for s in scopes for a in s.agencies)))

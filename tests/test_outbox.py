@@ -207,3 +207,49 @@ def test_email_alerts_over_real_smtp_survive_an_outage(store) -> None:  # type: 
     (message,) = inbox.messages
     assert message["To"] == "reporter@example.org" and "新报告" in message["Subject"]
     assert "某局" in message.get_content() and "退订" in message.get_content()
+
+
+def test_weekly_digest_has_exactly_the_weeks_reports_and_arrives_by_smtp(store) -> None:  # type: ignore[no-untyped-def]
+    from checks.deadlines import load_calendar
+    from notifier.digest import collect, render, send
+
+    sessions, archive = store
+    with sessions() as session, session.begin():
+        subscribe(session, channel="email", address="office@example.org", regions=["3208"],
+                  now=T0 - timedelta(days=30))
+    in_week = datetime(2024, 3, 13, 10, tzinfo=UTC)  # 2024-W11
+    for seed, (agency, region, seen, planted) in enumerate([
+            ("淮安市洪泽区教育局", "320813", in_week, "T4-BLOCK"),
+            ("淮安市洪泽区财政局", "320813", in_week + timedelta(days=1), None),
+            ("淮安市洪泽区卫生健康委员会", "320813", in_week - timedelta(days=10), None),  # an earlier week
+            ("北京市西城区教育局", "110102", in_week, None)]):  # out of scope
+        spec = generate(random.Random(seed), agency=agency, year=2023, template="2021")
+        if planted:
+            result = PLANTS[planted](spec, random.Random(seed))
+            assert result is not None
+            spec = result.spec
+        ingest(sessions, archive, render_html(spec), Origin(agency=agency, url=f"https://x.example/{seed}.htm",
+                                                            seen_at=seen, region=region))
+    from notifier.subscriptions import scope_of
+
+    with sessions() as session:
+        scope = scope_of(session, "email", "office@example.org")
+        assert scope is not None
+        data = collect(session, scope, "2024-W11", load_calendar())
+    assert sorted(r["agency"] for r in data.reports) == ["淮安市洪泽区教育局", "淮安市洪泽区财政局"]
+    assert data.counts["error"] == 1 and "T4-BLOCK" not in str(data.findings) and "表四" in str(data.findings)
+    text, html = render(data)
+    assert "淮安市洪泽区财政局" in text and "北京" not in text and "卫生健康" not in text.split("【逾期情况】")[0]
+    assert "cid:" in html and data.chart
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        send(data, "office@example.org", SmtpSettings(host="127.0.0.1", port=port, timeout=5))
+    finally:
+        controller.stop()
+    (mail,) = inbox.messages
+    types = [part.get_content_type() for part in mail.walk()]
+    assert "text/plain" in types and "text/html" in types and "image/png" in types
+    assert "周报" in mail["Subject"] and mail["List-Unsubscribe"]

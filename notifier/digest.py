@@ -1,0 +1,177 @@
+"""The weekly digest: what happened in a subscriber's scope in one week — new reports, findings by severity,
+late and missing reports with days overdue, the on-time rate — as text, HTML with an inline chart, and an
+e-mail."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from checks.deadlines import KIND_NAMES, Calendar
+from storage.models import Agency, Document, Event, Report
+
+from .channels import SmtpSettings, smtp_send
+from .matching import Scope
+
+CHINA = ZoneInfo("Asia/Shanghai")
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html", "j2"]), trim_blocks=False)
+SEVERITY_LABELS = {"error": "错误", "warning": "疑点", "notice": "提示"}
+CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+def week_bounds(week: str) -> tuple[datetime, datetime]:
+    """'2025-W12' → Monday 00:00 to the next Monday 00:00, Beijing time."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=CHINA)
+    return start, start + timedelta(days=7)
+
+
+def last_week(now: datetime) -> str:
+    iso = (now.astimezone(CHINA) - timedelta(days=7)).isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+@dataclass
+class DigestData:
+    week_label: str
+    start: str
+    end: str
+    scope_label: str
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"error": 0, "warning": 0, "notice": 0})
+    late: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    on_time_rate: float | None = None
+    on_time_by_kind: dict[str, float] = field(default_factory=dict)
+    chart: bytes | None = None
+    chart_cid: str = ""
+
+    @property
+    def subject(self) -> str:
+        return f"年报监测周报 {self.week_label}：新报告{len(self.reports)}份，错误{self.counts['error']}处"
+
+
+def collect(session: Session, scope: Scope, week: str, calendar: Calendar) -> DigestData:
+    start, end = week_bounds(week)
+    agencies = [a for a in session.scalars(select(Agency)) if scope.covers(a.name, a.region_code)]
+    ids = {a.id for a in agencies}
+    label = "全部" if scope.everything else "、".join([*scope.regions, *scope.agencies])
+    data = DigestData(week_label=week, start=start.date().isoformat(),
+                      end=(end - timedelta(days=1)).date().isoformat(), scope_label=label)
+    documents = session.scalars(select(Document).where(Document.first_seen >= start, Document.first_seen < end)
+                                .order_by(Document.first_seen))
+    for document in documents:
+        if document.agency_id not in ids or not document.versions or document.versions[-1].report is None:
+            continue
+        report = document.versions[-1].report
+        open_findings = [f for f in report.findings if f.status not in ("dismissed", "resolved")]
+        severities = [f.severity for f in open_findings]
+        data.reports.append({"agency": document.agency.name, "title": report.title or document.url,
+                             "url": document.url, "errors": severities.count("error"),
+                             "warnings": severities.count("warning")})
+        for finding in open_findings:
+            data.counts[finding.severity] = data.counts.get(finding.severity, 0) + 1
+            if finding.severity in ("error", "warning") and len(data.findings) < 40:
+                data.findings.append({"severity_label": SEVERITY_LABELS[finding.severity],
+                                      "agency": document.agency.name, "message": finding.message})
+    for event in session.scalars(select(Event).where(Event.kind == "LATE", Event.created_at >= start,
+                                                     Event.created_at < end)):
+        if event.agency_id in ids:
+            payload = event.payload
+            days = (date.fromisoformat(payload["printed"]) - date.fromisoformat(payload["expected"])).days
+            data.late.append({"agency": payload.get("agency"), "year": payload.get("year"), "days": days})
+    _deadlines(session, agencies, end, calendar, data)
+    data.chart = on_time_chart(data.on_time_by_kind) if data.on_time_by_kind else None
+    data.chart_cid = make_msgid(domain="nianbao-watch")[1:-1] if data.chart else ""
+    return data
+
+
+def _deadlines(session: Session, agencies: list[Agency], end: datetime, calendar: Calendar, data: DigestData) -> None:
+    """Missing reports and the on-time rate, for the latest reporting year whose deadline has passed."""
+    on_time: dict[str, list[bool]] = {}
+    for agency in agencies:
+        year = end.year - 1
+        due = calendar.due(year, agency.kind, agency.region_code or "")
+        if due.date >= end.date():
+            year -= 1
+            due = calendar.due(year, agency.kind, agency.region_code or "")
+        reports = session.scalars(select(Report).where(Report.agency_id == agency.id, Report.year == year)).all()
+        if not reports:
+            data.missing.append({"agency": agency.name, "year": year, "due": due.date.isoformat(),
+                                 "days": (end.date() - due.date).days})
+            on_time.setdefault(agency.kind, []).append(False)
+            continue
+        documents = [r.version.document for r in reports]
+        published = min((d.published_on or d.first_seen.astimezone(CHINA).date()) for d in documents)
+        on_time.setdefault(agency.kind, []).append(published <= due.date)
+    flags = [f for values in on_time.values() for f in values]
+    data.on_time_rate = sum(flags) / len(flags) if flags else None
+    data.on_time_by_kind = {KIND_NAMES.get(kind, kind): sum(v) / len(v) for kind, v in on_time.items() if v}
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    for path in CJK_FONTS:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default()
+
+
+def on_time_chart(rates: dict[str, float]) -> bytes:
+    """A small bar chart of on-time rates (PNG), for the e-mail's inline image."""
+    from PIL import Image, ImageDraw
+
+    width, bar_height, gap = 560, 26, 14
+    height = 40 + len(rates) * (bar_height + gap)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font, small = _font(16), _font(14)
+    draw.text((10, 8), "按期发布率", fill="#222222", font=font)
+    for index, (label, rate) in enumerate(sorted(rates.items())):
+        top = 40 + index * (bar_height + gap)
+        draw.text((10, top + 4), label, fill="#444444", font=small)
+        length = int(340 * rate)
+        draw.rectangle((140, top, 140 + max(length, 1), top + bar_height), fill="#2e7d32" if rate >= 0.9 else
+                       "#f9a825" if rate >= 0.6 else "#c62828")
+        draw.text((150 + length, top + 4), f"{rate:.0%}", fill="#222222", font=small)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def render(data: DigestData) -> tuple[str, str]:
+    return (TEMPLATES.get_template("digest.txt.j2").render(d=data),
+            TEMPLATES.get_template("digest.html.j2").render(d=data))
+
+
+def message(data: DigestData, to: str, sender: str) -> EmailMessage:
+    text, html = render(data)
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, to, data.subject
+    mail["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
+    mail.set_content(text)
+    mail.add_alternative(html, subtype="html")
+    if data.chart:
+        html_part = mail.get_body(preferencelist=("html",))
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(data.chart, maintype="image", subtype="png", cid=f"<{data.chart_cid}>",
+                              filename="on-time.png")
+    return mail
+
+
+def send(data: DigestData, to: str, smtp: SmtpSettings) -> str:
+    return smtp_send(smtp, message(data, to, smtp.sender))
