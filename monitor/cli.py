@@ -349,14 +349,19 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 def cmd_dispatch(args: argparse.Namespace) -> int:
     import time
 
-    from notifier.channels import Channel, ConsoleChannel, EmailChannel, SmtpSettings
+    from notifier.channels import Channel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel
     from notifier.outbox import dispatch
 
     settings, _, sessions, _ = _open_store(args)
-    channels: dict[str, Channel] = {"console": ConsoleChannel()}
+    channels: dict[str, Channel] = {"console": ConsoleChannel(), "webhook": WebhookChannel()}
     smtp = SmtpSettings.from_env(dict(os.environ))
     if smtp is not None:
         channels["email"] = EmailChannel(smtp)
+    if os.environ.get("NIANBAO_TELEGRAM_TOKEN"):
+        from notifier.telegram_bot import TelegramChannel
+
+        channels["telegram"] = TelegramChannel(os.environ["NIANBAO_TELEGRAM_TOKEN"],
+                                               os.environ.get("NIANBAO_TELEGRAM_BASE_URL") or None)
     clock = settings.clock()
     while True:
         result = dispatch(sessions, channels, clock)
@@ -390,6 +395,24 @@ def cmd_digest(args: argparse.Namespace) -> int:
             return EXIT_UNREADABLE
         return EXIT_OK
     print(render(data)[0])
+    return EXIT_OK
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from notifier.telegram_bot import TelegramBot
+
+    token = os.environ.get("NIANBAO_TELEGRAM_TOKEN")
+    if not token:
+        raise SystemExit("nianbao: set NIANBAO_TELEGRAM_TOKEN (and NIANBAO_TELEGRAM_BASE_URL for a local Bot API)")
+    import logging
+
+    # httpx logs every request URL at INFO, and Telegram's URLs contain the token: keep it out of the logs
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings, _, sessions, _ = _open_store(args)
+    admins = [int(a) for a in os.environ.get("NIANBAO_TELEGRAM_ADMINS", "").split(",") if a.strip()]
+    application = TelegramBot(sessions, settings.clock(), admins).build(
+        token, os.environ.get("NIANBAO_TELEGRAM_BASE_URL") or None)
+    application.run_polling()
     return EXIT_OK
 
 
@@ -499,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("subscribe", help="follow regions, agencies or everything for chosen alert kinds")
     sub.add_argument("--channel", choices=("console", "email", "telegram", "webhook"), required=True)
-    sub.add_argument("--address", required=True, help="chat id, e-mail address or webhook URL")
+    sub.add_argument("--address", required=True,
+                     help="chat id, e-mail address, or an Apprise URL for webhooks (wxteams://, dingtalk://, json://…)")
     sub.add_argument("--region", action="append", help="行政区划代码 (prefix) or a province's name; repeatable")
     sub.add_argument("--agency", action="append", help="an agency's name (or part of it); repeatable")
     sub.add_argument("--kinds", help="comma-separated: new,errors,warnings,deadlines,changes,admin "
@@ -521,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--to", help="an e-mail subscriber: the digest covers their subscriptions' scope")
     digest.add_argument("--send", action="store_true", help="send it over SMTP (NIANBAO_SMTP_HOST …)")
     digest.set_defaults(handler=cmd_digest)
+
+    bot = commands.add_parser("bot", help="run the Telegram bot (NIANBAO_TELEGRAM_TOKEN, _BASE_URL, _ADMINS)")
+    bot.set_defaults(handler=cmd_bot)
     return parser
 
 

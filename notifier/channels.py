@@ -90,3 +90,21 @@ class EmailChannel:
         message["Subject"] = "年报监测提醒：" + text.split("\n", 1)[0][:60]
         message.set_content(text + "\n\n退订：在机器人中发送 /unsubscribe，或回复本邮件注明“退订”。")
         return smtp_send(self.settings, message)
+
+
+class WebhookChannel:
+    """Work-chat robots (企业微信 wxteams://, 钉钉 dingtalk://, 飞书 feishu:// …) and plain JSON webhooks
+    (json://host/path), through Apprise: the subscription's address is an Apprise URL."""
+
+    name = "webhook"
+
+    def send(self, address: str, text: str) -> str:
+        import apprise
+
+        client = apprise.Apprise()
+        if not client.add(address):
+            raise SendFailed(f"not a notification URL Apprise understands: {address.split('://')[0]}://…")
+        title, _, body = text.partition("\n")
+        if not client.notify(body=body or title, title=title):
+            raise SendFailed(f"webhook {address.split('://')[0]}:// did not accept the message")
+        return "webhook:ok"

@@ -253,3 +253,39 @@ def test_weekly_digest_has_exactly_the_weeks_reports_and_arrives_by_smtp(store) 
     types = [part.get_content_type() for part in mail.walk()]
     assert "text/plain" in types and "text/html" in types and "image/png" in types
     assert "周报" in mail["Subject"] and mail["List-Unsubscribe"]
+
+
+def test_webhook_channel_posts_through_apprise_to_a_local_json_hook(store) -> None:  # type: ignore[no-untyped-def]
+    import json as json_
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from notifier.channels import WebhookChannel
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(json_.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sessions, archive = store
+    url = f"json://127.0.0.1:{server.server_address[1]}/robot"
+    with sessions() as session, session.begin():
+        subscribe(session, channel="webhook", address=url, kinds=["new"], now=T0 - timedelta(days=1))
+    _ingest(sessions, archive, "淮安市洪泽区人民政府", "320813", 9)
+    try:
+        assert dispatch(sessions, {"webhook": WebhookChannel()}, Clock()).sent == 1
+    finally:
+        server.shutdown()
+    (payload,) = received
+    assert "新报告" in payload["title"] and "淮安市洪泽区人民政府" in payload["message"]
+    with pytest.raises(SendFailed):
+        WebhookChannel().send("nonsense-scheme://x", "t")
