@@ -210,15 +210,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_crawl(args: argparse.Namespace) -> int:
-    import time
-
+def _prepare_crawl(args: argparse.Namespace) -> str:
+    """The registry to crawl, with the allowed private hosts set and the database migrated."""
     if args.allow_host:
         os.environ["NIANBAO_ALLOWED_HOSTS"] = ",".join(args.allow_host)
     location = args.sites or os.environ.get("NIANBAO_SITES")
     if not location:
         raise SystemExit("nianbao: give --sites FILE_OR_URL (or set NIANBAO_SITES)")
     _open_store(args, migrate=True)
+    return str(location)
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    import time
+
+    location = _prepare_crawl(args)
     if args.once:
         return _crawl_once(location, args.site, lists_only=False, revisit_hours=args.revisit_hours,
                            slot_per_site=args.slot_per_site)
@@ -270,13 +276,7 @@ def cmd_sites(args: argparse.Namespace) -> int:
     from storage.models import Agency, Site
 
     if args.action == "check":
-        if args.allow_host:
-            os.environ["NIANBAO_ALLOWED_HOSTS"] = ",".join(args.allow_host)
-        location = args.sites or os.environ.get("NIANBAO_SITES")
-        if not location:
-            raise SystemExit("nianbao: give --sites FILE_OR_URL (or set NIANBAO_SITES)")
-        _open_store(args, migrate=True)
-        _crawl_once(location, args.site, lists_only=True, revisit_hours=0)
+        _crawl_once(_prepare_crawl(args), args.site, lists_only=True, revisit_hours=0)
     _, _, sessions, _ = _open_store(args)
     with sessions() as session:
         rows = session.execute(select(Site, Agency).join(Agency, Site.agency_id == Agency.id).order_by(Site.key))

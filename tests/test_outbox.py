@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from conftest import Clock
 from sqlalchemy import select
 
 from notifier.channels import ConsoleChannel, EmailChannel, SendFailed, SmtpSettings
@@ -27,14 +28,6 @@ from storage import Archive, Origin, ingest, make_engine, session_factory, upgra
 from storage.models import Delivery
 
 T0 = datetime(2024, 2, 1, 9, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Clock
 from sqlalchemy import select
 
 from notifier.outbox import dispatch
@@ -24,14 +25,6 @@ from storage.models import Delivery, Subscription
 
 TOKEN = "123456:TEST-token"
 T0 = datetime(2024, 2, 1, 9, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
