@@ -416,6 +416,25 @@ def cmd_bot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import status_text
+
+    _, _, sessions, _ = _open_store(args)
+    with sessions() as session:
+        print(status_text(session))
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from checks.deadlines import load_calendar
+    from storage.sweeps import sweep_deadlines
+
+    settings, _, sessions, _ = _open_store(args)
+    found = sweep_deadlines(sessions, load_calendar(), settings.clock()())
+    print(f"sweep: {len(found)} report(s) newly missing" + (": " + ", ".join(found) if found else ""))
+    return EXIT_OK
+
+
 def _everything():  # type: ignore[no-untyped-def]
     from notifier.matching import Scope
 
@@ -548,6 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bot = commands.add_parser("bot", help="run the Telegram bot (NIANBAO_TELEGRAM_TOKEN, _BASE_URL, _ADMINS)")
     bot.set_defaults(handler=cmd_bot)
+
+    status = commands.add_parser("status", help="watched sites, last poll, reports by year, findings, alerts")
+    status.set_defaults(handler=cmd_status)
+
+    sweep = commands.add_parser("sweep", help="deadline sweep: record MISSING for monitored agencies whose "
+                                              "report is overdue")
+    sweep.set_defaults(handler=cmd_sweep)
     return parser
 
 
