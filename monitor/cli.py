@@ -224,8 +224,11 @@ def _prepare_crawl(args: argparse.Namespace) -> str:
 def cmd_crawl(args: argparse.Namespace) -> int:
     import time
 
+    from .crawl_runner import exit_with_parent
+
     location = _prepare_crawl(args)
     if args.once:
+        exit_with_parent()
         return _crawl_once(location, args.site, lists_only=False, revisit_hours=args.revisit_hours,
                            slot_per_site=args.slot_per_site)
     while True:  # without --once: poll again and again, each pass in a fresh process (Twisted cannot restart)
@@ -311,16 +314,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from notifier.subscriptions import describe, subscribe
 
-    _, _, sessions, _ = _open_store(args)
+    settings, _, sessions, _ = _open_store(args)
     with sessions() as session, session.begin():
         try:
             row = subscribe(session, channel=args.channel, address=args.address, regions=args.region,
                             agencies=args.agency, kinds=args.kinds.split(",") if args.kinds else None,
-                            now=datetime.now(UTC))
+                            now=settings.clock()())
         except ValueError as exc:
             raise SystemExit(f"nianbao: {exc}") from None
         print("subscribed: " + describe(row))
@@ -349,19 +350,12 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 def cmd_dispatch(args: argparse.Namespace) -> int:
     import time
 
-    from notifier.channels import Channel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel
     from notifier.outbox import dispatch
 
-    settings, _, sessions, _ = _open_store(args)
-    channels: dict[str, Channel] = {"console": ConsoleChannel(), "webhook": WebhookChannel()}
-    smtp = SmtpSettings.from_env(dict(os.environ))
-    if smtp is not None:
-        channels["email"] = EmailChannel(smtp)
-    if os.environ.get("NIANBAO_TELEGRAM_TOKEN"):
-        from notifier.telegram_bot import TelegramChannel
+    from .daemon import build_channels
 
-        channels["telegram"] = TelegramChannel(os.environ["NIANBAO_TELEGRAM_TOKEN"],
-                                               os.environ.get("NIANBAO_TELEGRAM_BASE_URL") or None)
+    settings, _, sessions, _ = _open_store(args)
+    channels, _ = build_channels(settings)
     clock = settings.clock()
     while True:
         result = dispatch(sessions, channels, clock)
@@ -425,6 +419,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("httpx", "telegram", "uvicorn.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: already running" is the design
+    if args.demo:
+        from .demo import run_demo
+
+        return run_demo(sites=args.demo_sites, port=args.demo_port, seed=args.demo_seed,
+                        data_dir=Path(args.data_dir) if args.data_dir else None, poll_seconds=args.demo_poll)
+    from .daemon import data_dir_lock, serve_forever
+
+    settings, engine, sessions, _ = _open_store(args, migrate=True)
+    logging.getLogger("nianbao.monitor").info("settings: %s", settings.describe())
+    lock = data_dir_lock(settings.data_dir / "monitor.lock")
+    try:
+        return serve_forever(settings, engine, sessions)
+    finally:
+        lock.close()
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from checks.deadlines import load_calendar
     from storage.sweeps import sweep_deadlines
@@ -450,6 +468,8 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nianbao", description="Monitor Chinese government information-"
                                      "disclosure annual reports (政府信息公开工作年度报告).")
+    parser.add_argument("--config", help="a TOML file of settings (also NIANBAO_CONFIG); NIANBAO_* variables "
+                                         "override it")
     commands = parser.add_subparsers(dest="command", required=True)
 
     parse = commands.add_parser("parse", help="read report files into the canonical record")
@@ -571,6 +591,17 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="watched sites, last poll, reports by year, findings, alerts")
     status.set_defaults(handler=cmd_status)
 
+    run = commands.add_parser("run", help="the continuous monitor: polls, sweeps, alerts, digests, bot (until "
+                                          "SIGTERM); --demo runs it offline against the sandbox")
+    run.add_argument("--demo", action="store_true", help="offline demo: sandbox sites, a clock just before a "
+                                                         "deadline, alerts on the console, data in a temp dir")
+    run.add_argument("--demo-sites", type=int, default=20, help="with --demo: how many sandbox sites (20)")
+    run.add_argument("--demo-port", type=int, default=8765, help="with --demo: the sandbox's port (8765)")
+    run.add_argument("--demo-seed", type=int, default=7, help=argparse.SUPPRESS)
+    run.add_argument("--demo-poll", type=float, default=20.0, help="with --demo: seconds between polls (20)")
+    run.add_argument("--data-dir", help="with --demo: keep the demo's data here instead of a temp dir")
+    run.set_defaults(handler=cmd_run)
+
     sweep = commands.add_parser("sweep", help="deadline sweep: record MISSING for monitored agencies whose "
                                               "report is overdue")
     sweep.set_defaults(handler=cmd_sweep)
@@ -578,8 +609,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .config import ConfigError
+
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    if args.config:
+        os.environ["NIANBAO_CONFIG"] = args.config
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        raise SystemExit(f"nianbao: configuration: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ e-mail."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -15,13 +16,14 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import KIND_NAMES, Calendar
-from storage.models import Agency, Document, Event, Report
+from storage.models import Agency, DigestSend, Document, Event, Report, Subscription
 
-from .channels import SmtpSettings, smtp_send
+from .channels import SendFailed, SmtpSettings, smtp_send
 from .matching import Scope
+from .subscriptions import scope_of
 
 CHINA = ZoneInfo("Asia/Shanghai")
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -175,3 +177,73 @@ def message(data: DigestData, to: str, sender: str) -> EmailMessage:
 
 def send(data: DigestData, to: str, smtp: SmtpSettings) -> str:
     return smtp_send(smtp, message(data, to, smtp.sender))
+
+
+@dataclass
+class DigestRun:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+def deliver_digests(sessions: sessionmaker[Session], week: str, moment: datetime, calendar: Calendar,
+                    smtp: SmtpSettings, now: Callable[[], datetime]) -> DigestRun:
+    """Send `week`'s digest once to every e-mail address subscribed before its `moment`, with the outbox's
+    discipline: claimed under a lease and committed, sent, then marked sent (a crash in between re-sends after
+    the lease; a failure is retried with backoff)."""
+    from .outbox import LEASE, MAX_ATTEMPTS, backoff
+
+    run = DigestRun()
+    for send_id, address in _claim_digests(sessions, week, moment, now(), LEASE):
+        with sessions() as session:
+            scope = scope_of(session, "email", address)
+            data = collect(session, scope or Scope(), week, calendar) if scope else None
+        try:
+            if data is None:
+                raise SendFailed("no longer subscribed")
+            receipt = send(data, address, smtp)
+        except SendFailed as exc:
+            with sessions() as session, session.begin():
+                row = session.get(DigestSend, send_id)
+                assert row is not None
+                row.attempts += 1
+                row.last_error = str(exc)[:2000]
+                if data is None or row.attempts >= MAX_ATTEMPTS:
+                    row.status = "failed"
+                    run.failed += 1
+                else:
+                    row.status, row.next_attempt_at = "pending", now() + backoff(row.attempts)
+                    run.deferred += 1
+            continue
+        with sessions() as session, session.begin():
+            row = session.get(DigestSend, send_id)
+            assert row is not None
+            row.status, row.sent_at, row.receipt = "sent", now(), receipt
+            row.attempts += 1
+        run.sent += 1
+    return run
+
+
+def _claim_digests(sessions: sessionmaker[Session], week: str, moment: datetime, now: datetime,
+                   lease: timedelta) -> list[tuple[int, str]]:
+    claimed: list[tuple[int, str]] = []
+    with sessions() as session, session.begin():
+        first_by_address: dict[str, Subscription] = {}
+        for row in session.scalars(select(Subscription).where(Subscription.channel == "email",
+                                                              Subscription.active.is_(True),
+                                                              Subscription.created_at <= moment)
+                                   .order_by(Subscription.id)):
+            first_by_address.setdefault(row.address, row)
+        existing = {s.subscription_id: s for s in session.scalars(
+            select(DigestSend).where(DigestSend.week == week).with_for_update(skip_locked=True))}
+        for address, subscription in first_by_address.items():
+            send_row = existing.get(subscription.id)
+            if send_row is None:
+                send_row = DigestSend(subscription_id=subscription.id, week=week, status="pending", attempts=0)
+                session.add(send_row)
+            elif send_row.status in ("sent", "failed") or (send_row.next_attempt_at or now) > now:
+                continue
+            send_row.status, send_row.next_attempt_at = "sending", now + lease
+            session.flush()
+            claimed.append((send_row.id, address))
+    return claimed

@@ -74,6 +74,7 @@ class Site(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     broken_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # the scheduler's plan
 
 
 class HttpValidator(Base):
@@ -231,3 +232,28 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     receipt: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DigestSend(Base):
+    """One weekly digest to one e-mail subscription: claimed, then sent (the outbox's discipline)."""
+
+    __tablename__ = "digest_sends"
+    __table_args__ = (UniqueConstraint("subscription_id", "week", name="uq_digest_sends_subscription_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    week: Mapped[str] = mapped_column(String(10))  # ISO week, e.g. 2025-W12
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending/sending/sent/failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    receipt: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MonitorState(Base):
+    """Small facts the running monitor keeps about itself (heartbeat, pid, last job runs) for `status`."""
+
+    __tablename__ = "monitor_state"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -5,6 +5,7 @@ that passed while the agency was monitored, and only after its site was read suc
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,10 +15,13 @@ from checks.deadlines import Calendar, missing
 from .ingest import _event
 from .models import Agency, Report, Site
 
+CHINA = ZoneInfo("Asia/Shanghai")  # deadlines are days in China's time
+
 
 def sweep_deadlines(sessions: sessionmaker[Session], calendar: Calendar, now: datetime) -> list[str]:
     """Returns the agencies newly found missing, as 'agency/year'."""
     found: list[str] = []
+    local = now.astimezone(CHINA)
     with sessions() as session, session.begin():
         monitored = session.execute(select(Agency, Site).join(Site, Site.agency_id == Agency.id)).all()
         last_check: dict[int, tuple[Agency, datetime | None]] = {}
@@ -27,15 +31,15 @@ def sweep_deadlines(sessions: sessionmaker[Session], calendar: Calendar, now: da
                 seen = site.last_success_at
             last_check[agency.id] = (agency, seen)
         for agency, checked in last_check.values():
-            for year in (now.year - 1, now.year - 2):
+            for year in (local.year - 1, local.year - 2):
                 due = calendar.due(year, agency.kind, agency.region_code or "")
-                if due.date >= now.date():
+                if due.date >= local.date():
                     continue
-                if agency.created_at.date() > due.date:
+                if agency.created_at.astimezone(CHINA).date() > due.date:
                     break  # the monitor did not watch this deadline pass: no claim about that year
                 years = set(session.scalars(select(Report.year).where(Report.agency_id == agency.id)))
-                finding = missing(agency.name, year, due, now=now, found_years=[y for y in years if y],
-                                  last_successful_check=checked)
+                finding = missing(agency.name, year, due, now=local, found_years=[y for y in years if y],
+                                  last_successful_check=checked.astimezone(CHINA) if checked else None)
                 if finding is not None and _event(session, "MISSING", f"MISSING:{agency.id}:{year}",
                                                   {"agency": agency.name, "year": year, **finding.to_json()},
                                                   now, agency_id=agency.id):

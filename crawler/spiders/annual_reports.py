@@ -29,6 +29,14 @@ def _published(body: bytes, content_type: str | None) -> str | None:
     return page_published(body, content_type)
 
 
+def _site_keys(value: str) -> set[str]:
+    """`key`, `key1,key2`, or `@path` of a file with one key per line (the scheduler's batches)."""
+    if value.startswith("@"):
+        with open(value[1:], encoding="utf-8") as handle:
+            value = handle.read().replace("\n", ",")
+    return {key.strip() for key in value.split(",") if key.strip()}
+
+
 class AnnualReportSpider(scrapy.Spider):
     name = "annual_reports"
 
@@ -38,7 +46,7 @@ class AnnualReportSpider(scrapy.Spider):
         # politeness is per host; simulated sites sharing one host ask for a slot (and delays) of their own
         self.slot_per_site = slot_per_site in ("1", "true", "yes")
         self.registry_location = sites
-        self.only_site = site or None
+        self.only_sites = _site_keys(site)
         self.lists_only = lists_only in ("1", "true", "yes")
         self.revisit = timedelta(hours=float(revisit_hours))
         self.state: CrawlState | None = None
@@ -60,10 +68,10 @@ class AnnualReportSpider(scrapy.Spider):
 
         self.state = self.crawler.nianbao_state = CrawlState(Settings.from_env())  # type: ignore[attr-defined]
         profiles = load_registry(self.registry_location)
-        if self.only_site:
-            profiles = [p for p in profiles if p.key == self.only_site]
+        if self.only_sites:
+            profiles = [p for p in profiles if p.key in self.only_sites]
             if not profiles:
-                raise ValueError(f"no site {self.only_site!r} in {self.registry_location}")
+                raise ValueError(f"no site {', '.join(sorted(self.only_sites))} in {self.registry_location}")
         self.profiles = {p.key: p for p in profiles}
         self.state.sync(profiles)
         self.crawler.stats.set_value("nianbao/sites_total", len(profiles))

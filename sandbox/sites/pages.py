@@ -57,8 +57,7 @@ def title_of(site: SandboxSite, report: SandboxReport) -> str:
 
 
 def detail_path(site: SandboxSite, report: SandboxReport) -> str:
-    assert report.publish_at is not None
-    stamp = report.publish_at
+    stamp = report.local_publish_at
     if site.platform == "hanweb":
         return f"/s/{site.key}/art/{stamp.year}/{stamp.month}/{stamp.day}/art_123_{report.doc_id}.html"
     if site.platform in ("jsapi", "challenge"):
@@ -69,8 +68,7 @@ def detail_path(site: SandboxSite, report: SandboxReport) -> str:
 
 
 def attachment_path(site: SandboxSite, report: SandboxReport) -> str:
-    assert report.publish_at is not None
-    return f"/s/{site.key}/files/{report.publish_at:%Y%m}/P0{report.doc_id}.{EXTENSIONS[report.format]}"
+    return f"/s/{site.key}/files/{report.local_publish_at:%Y%m}/P0{report.doc_id}.{EXTENSIONS[report.format]}"
 
 
 def list_path(site: SandboxSite) -> str:
@@ -84,7 +82,7 @@ def list_path(site: SandboxSite) -> str:
 
 
 def _entries(world: World, site: SandboxSite) -> list[tuple[str, str, str]]:
-    entries = [(title_of(site, r), detail_path(site, r), f"{r.publish_at:%Y-%m-%d}") for r in world.visible(site)]
+    entries = [(title_of(site, r), detail_path(site, r), f"{r.local_publish_at:%Y-%m-%d}") for r in world.visible(site)]
     if site.failure == "deadlink" and entries:
         entries.append((f"{site.agency}2018年政府信息公开工作年度报告", f"/s/{site.key}/zfxxgknb/gone.htm",
                         "2019-01-10"))
@@ -170,8 +168,7 @@ def plain_list(world: World, site: SandboxSite) -> bytes:
 
 
 def detail_page(world: World, site: SandboxSite, report: SandboxReport) -> bytes:
-    assert report.publish_at is not None
-    published = f"{report.publish_at:%Y-%m-%d}"
+    published = f"{report.local_publish_at:%Y-%m-%d}"
     if report.format == "html":
         return render_html(spec_for(site, report), published=published, encoding=site.encoding,
                            site_name=f"{site.agency}门户网站")

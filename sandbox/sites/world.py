@@ -8,11 +8,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from checks.deadlines import infer_kind, load_calendar
 
 from ..reportgen.model import AGENCY_BODIES
 
+CHINA = ZoneInfo("Asia/Shanghai")
 PLATFORMS = ("trs", "hanweb", "jsapi", "challenge", "plain")
 FORMATS = ("html", "pdf", "docx", "html", "pdf", "scan", "doc")
 FAILURES = ("flaky500", "slow", "deadlink", "redirectloop", "none")
@@ -34,6 +36,12 @@ class SandboxReport:
     doc_id: int = 0
     revision: int = 0
     removed: bool = False
+
+    @property
+    def local_publish_at(self) -> datetime:
+        """The publication time as the agency's CMS prints it: Beijing time."""
+        assert self.publish_at is not None
+        return self.publish_at.astimezone(CHINA)
 
     @property
     def published(self) -> bool:

@@ -1,0 +1,115 @@
+"""One crawl pass in a child process (`nianbao crawl --once` for a batch of site keys).
+
+Why a child per pass rather than Scrapy in the monitor's own event loop: Twisted's reactor cannot be
+restarted in one process, and scrapy-playwright needs the asyncio reactor for the whole process; a child
+gives each pass a fresh reactor, keeps chromium, pdfplumber and OCR memory out of the long-running monitor
+(which idles at a few tens of MB), and a crash or hang in a pass cannot take the monitor down — it is
+timed out and killed. Ingest is transactional and idempotent, so a pass cut short loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PARENT_ENV = "NIANBAO_EXIT_WITH_PARENT"
+TERMINATE_GRACE_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class CrawlOutcome:
+    keys: tuple[str, ...]
+    returncode: int | None  # None: abandoned (shutdown) or timed out
+    seconds: float
+    summary: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class SubprocessCrawler:
+    def __init__(self, registry: str, *, environment: dict[str, str], log_path: Path, timeout: float,
+                 revisit_hours: float, slot_per_site: bool) -> None:
+        self.registry = registry
+        self.environment = environment
+        self.log_path = log_path
+        self.timeout = timeout
+        self.revisit_hours = revisit_hours
+        self.slot_per_site = slot_per_site
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def run(self, keys: Sequence[str]) -> CrawlOutcome:
+        began = time.monotonic()
+        with tempfile.NamedTemporaryFile("w", suffix=".keys", delete=False, encoding="utf-8") as handle:
+            handle.write("\n".join(keys))
+        command = [sys.executable, "-m", "monitor.cli", "crawl", "--once", "--sites", self.registry,
+                   "--site", "@" + handle.name, "--revisit-hours", str(self.revisit_hours)]
+        if self.slot_per_site:
+            command.append("--slot-per-site")
+        env = dict(self.environment, **{PARENT_ENV: str(os.getpid())})
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(self.log_path, "ab") as log:
+                with self._lock:
+                    if self._stopping:
+                        return CrawlOutcome(tuple(keys), None, 0.0, "not started: shutting down")
+                    self._child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
+                child = self._child
+                try:
+                    out, _ = child.communicate(timeout=self.timeout)
+                    timed_out = False
+                except subprocess.TimeoutExpired:
+                    self._terminate(child)
+                    out, timed_out = b"", True
+                with self._lock:
+                    self._child = None
+        finally:
+            Path(handle.name).unlink(missing_ok=True)
+        lines = [line for line in out.decode("utf-8", "replace").splitlines() if line.startswith("crawl:")]
+        summary = lines[-1] if lines else ("timed out" if timed_out else f"exit {child.returncode}")
+        abandoned = self._stopping and child.returncode not in (0, None)
+        return CrawlOutcome(tuple(keys), None if timed_out or abandoned else child.returncode,
+                            time.monotonic() - began, summary, timed_out)
+
+    def stop(self) -> None:
+        """Ask a running pass to stop (Scrapy closes gracefully on SIGTERM), killing it after a grace period."""
+        with self._lock:
+            self._stopping = True
+            child = self._child
+        if child is not None:
+            self._terminate(child)
+
+    @staticmethod
+    def _terminate(child: subprocess.Popen[bytes]) -> None:
+        if child.poll() is not None:
+            return
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(TERMINATE_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def exit_with_parent() -> None:
+    """In a crawl child: die with the monitor (even on kill -9), so no orphaned pass runs beside the next."""
+    expected = os.environ.get(PARENT_ENV)
+    if not expected or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(expected):  # the parent died before prctl took effect
+        os._exit(1)
