@@ -248,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
             if params.get("reply_markup"):
                 message["reply_markup"] = params["reply_markup"]
             state.next_message += 1
-            state.sent.append(message)
+            state.sent.append(dict(message, received_at=time.time()))
             state.lock.notify_all()
             return message
 

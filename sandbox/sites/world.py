@@ -74,7 +74,7 @@ class World:
 
     @now.setter
     def now(self, value: datetime) -> None:
-        self.start, self._anchor = value, time.monotonic()
+        self.start, self._anchor = value.astimezone(UTC), time.monotonic()
 
     def visible(self, site: SandboxSite) -> list[SandboxReport]:
         return sorted((r for r in site.reports if r.published and r.publish_at and r.publish_at <= self.now),
@@ -99,7 +99,7 @@ def build_world(count: int, seed: int, now: datetime | None = None, *, years: in
     never. `formats` limits the report formats, `browser_share` sets the share of JavaScript sites (by
     default the platforms simply take turns)."""
     rng = random.Random(seed)
-    now = now or datetime(2025, 3, 28, 9, tzinfo=UTC)
+    now = (now or datetime(2025, 3, 28, 9, tzinfo=UTC)).astimezone(UTC)
     calendar = load_calendar()
     sites: dict[str, SandboxSite] = {}
     doc_id = 1000
