@@ -443,6 +443,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.close()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web_thread import uvicorn_server
+
+    settings, _, sessions, _ = _open_store(args)
+    host, port = args.host or settings.web_host, args.port if args.port is not None else settings.web_port
+    print(f"dashboard at http://{host}:{port}/ (" + ("admin login enabled" if settings.admin_password else
+                                                      "read-only: set NIANBAO_ADMIN_PASSWORD to decide findings")
+          + ")", file=sys.stderr, flush=True)
+    uvicorn_server(settings, sessions, settings.clock(), host, port).run()
+    return EXIT_OK
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from checks.deadlines import load_calendar
     from storage.sweeps import sweep_deadlines
@@ -601,6 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--demo-poll", type=float, default=20.0, help="with --demo: seconds between polls (20)")
     run.add_argument("--data-dir", help="with --demo: keep the demo's data here instead of a temp dir")
     run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser("serve", help="the web dashboard and its JSON API (NIANBAO_WEB_HOST/_PORT, "
+                                              "NIANBAO_ADMIN_PASSWORD for confirming / dismissing findings)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.set_defaults(handler=cmd_serve)
 
     sweep = commands.add_parser("sweep", help="deadline sweep: record MISSING for monitored agencies whose "
                                               "report is overdue")

@@ -151,6 +151,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     admin_password: str | None = field(default=None, repr=False)
+    web_secret: str | None = field(default=None, repr=False)
     environment: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -198,6 +199,7 @@ class Settings:
             web_host=env.get("NIANBAO_WEB_HOST") or "127.0.0.1",
             web_port=int(_number(env, "NIANBAO_WEB_PORT", 8080, minimum=0)),
             admin_password=env.get("NIANBAO_ADMIN_PASSWORD") or None,
+            web_secret=env.get("NIANBAO_WEB_SECRET") or None,
             environment=env,
         )
 
@@ -211,7 +213,10 @@ class Settings:
     def describe(self) -> dict[str, Any]:
         """The effective settings without secrets (for `nianbao run` to log)."""
         shown = {k: v for k, v in self.__dict__.items()
-                 if k not in ("telegram_token", "admin_password", "environment")}
+                 if k not in ("telegram_token", "admin_password", "web_secret", "environment")}
         shown["telegram"] = "configured" if self.telegram_token else "off"
         shown["admin_password"] = "set" if self.admin_password else "unset"
+        from sqlalchemy.engine import make_url
+
+        shown["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
         return {k: str(v) for k, v in shown.items()}

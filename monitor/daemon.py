@@ -406,6 +406,11 @@ def serve_forever(settings: Settings, engine: Engine, sessions: sessionmaker[Ses
     if settings.telegram_token:
         bot = BotThread(settings, sessions, clock)
         bot.start()
+    if settings.web:
+        from .web_thread import WebThread
+
+        threads.append(WebThread(settings, sessions, clock))
+        log.info("dashboard at http://%s:%d/", settings.web_host, settings.web_port)
     for thread in threads:
         if not thread.is_alive():
             thread.start()

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import Delivery, Event, Subscription
+from storage.models import Delivery, Event, FindingRow, Subscription
 
 from .channels import Channel, SendFailed
 from .messages import render
@@ -34,18 +34,25 @@ class DispatchResult:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    cancelled: int = 0
 
 
 def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], now: Callable[[], datetime],
              *, limit: int = 200) -> DispatchResult:
     result = DispatchResult()
     for delivery_id in _claim(sessions, now(), limit):
-        with sessions() as session:
+        with sessions() as session, session.begin():
             delivery = session.get(Delivery, delivery_id)
             assert delivery is not None
             event = session.get(Event, delivery.event_id)
             subscription = session.get(Subscription, delivery.subscription_id)
             assert event is not None and subscription is not None
+            finding = session.get(FindingRow, event.finding_id) if event.finding_id else None
+            if finding is not None and finding.status in ("dismissed", "resolved"):
+                # a person dismissed it (or a revision fixed it) before it went out: it is not alerted
+                delivery.status, delivery.last_error = "cancelled", f"finding {finding.status}"
+                result.cancelled += 1
+                continue
             channel = channels.get(subscription.channel)
             text = render(event.kind, event.payload)
             address = subscription.address
