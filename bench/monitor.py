@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from monitor_harness import CHAT, Harness, make_harness  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from storage.models import Site  # noqa: E402
+from storage.models import Delivery, Report, Site  # noqa: E402
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -100,6 +100,17 @@ def _polled(harness: Harness) -> int:
                    or 0)
 
 
+def _reports(harness: Harness) -> int:
+    with harness.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Report)) or 0)
+
+
+def _undelivered(harness: Harness) -> bool:
+    with harness.sessions() as session:
+        return session.scalar(select(Delivery.id).where(Delivery.status.in_(("pending", "sending"))).limit(1)) \
+            is not None
+
+
 def _arrivals(harness: Harness, published: dict[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     with harness.telegram.state.lock:
@@ -114,10 +125,15 @@ def _arrivals(harness: Harness, published: dict[str, float]) -> dict[str, float]
 
 
 def idle_rss(args: argparse.Namespace) -> None:
-    start = datetime(2026, 1, 20, 10, 0, tzinfo=CHINA)
+    # late February: last year's reports and most of this season's are online
+    start = datetime(2026, 2, 20, 10, 0, tzinfo=CHINA)
     with tempfile.TemporaryDirectory(prefix="nianbao-bench-") as tmp:
-        harness = make_harness(Path(tmp), sites=args.rss_sites, now=start, poll_seconds=3600, years=1,
+        harness = make_harness(Path(tmp), sites=args.rss_sites, now=start, poll_seconds=3600, years=2,
                                extra_env={"NIANBAO_TICK": "5"})
+        with harness.sessions() as session, session.begin():
+            from notifier.subscriptions import subscribe
+
+            subscribe(session, channel="telegram", address=str(CHAT), now=harness.world.now)  # every alert sent
         peak_children = 0
         stop = threading.Event()
 
@@ -133,6 +149,8 @@ def idle_rss(args: argparse.Namespace) -> None:
             threading.Thread(target=watch_children, daemon=True).start()
             assert harness.wait_for(lambda: _polled(harness) >= args.rss_sites * 0.95, 1800), "first pass"
             first = time.monotonic() - began
+            reports = _reports(harness)
+            assert harness.wait_for(lambda: not _undelivered(harness), 900), "alerts"
             time.sleep(15)  # the pass's child has exited; the monitor idles until the next poll is due
             samples = []
             for _ in range(30):
@@ -142,7 +160,8 @@ def idle_rss(args: argparse.Namespace) -> None:
             print(f"idle RSS of nianbao run watching {args.rss_sites} sites (bot and scheduler on): "
                   f"median {statistics.median(samples) / 1024:.1f} MiB, max {max(samples) / 1024:.1f} MiB "
                   f"(bound 300 MB: {'met' if max(samples) * 1024 <= 300e6 else 'NOT met'}); first pass "
-                  f"{first:.0f} s; peak RSS of the crawl child {peak_children / 1024:.0f} MiB", flush=True)
+                  f"{first:.0f} s ({reports} reports stored, {len(harness.messages())} alerts sent); "
+                  f"peak RSS of the crawl child {peak_children / 1024:.0f} MiB", flush=True)
             harness.stop()
         finally:
             harness.close()

@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 CHINA = ZoneInfo("Asia/Shanghai")
 DEADLINE_END = datetime(2026, 2, 1, 0, 0, tzinfo=CHINA)  # the end of 31 January 2026: departments' 2025 reports
 LEAD = timedelta(seconds=100)  # the clock starts this long before the deadline passes
+DEMO_PASSWORD = "demo"  # the demo's dashboard listens on 127.0.0.1 only
 
 log = logging.getLogger("nianbao.demo")
 
 
-def demo_environment(base_url: str, data_dir: Path, *, poll_seconds: float) -> dict[str, str]:
+def demo_environment(base_url: str, data_dir: Path, *, poll_seconds: float, web_port: int) -> dict[str, str]:
     return {
+        "NIANBAO_WEB": "1", "NIANBAO_WEB_HOST": "127.0.0.1", "NIANBAO_WEB_PORT": str(web_port),
+        "NIANBAO_ADMIN_PASSWORD": DEMO_PASSWORD,
         "NIANBAO_DATA_DIR": str(data_dir),
         "NIANBAO_DATABASE_URL": f"sqlite:///{data_dir / 'nianbao.db'}",
         "NIANBAO_SITES": f"{base_url}/__sandbox__/sites.yaml",
@@ -81,7 +84,8 @@ def run_demo(*, sites: int, port: int, seed: int, data_dir: Path | None, poll_se
     world = build_world(sites, seed, start.astimezone(UTC), years=2)
     server = serve(world, port=port)
     directory = data_dir or Path(tempfile.mkdtemp(prefix="nianbao-demo-"))
-    os.environ.update(demo_environment(server.base_url, directory, poll_seconds=poll_seconds))
+    web_port = port + 1 if port else 8766
+    os.environ.update(demo_environment(server.base_url, directory, poll_seconds=poll_seconds, web_port=web_port))
     settings = Settings.from_env()
     lock = data_dir_lock(directory / "monitor.lock")
     engine = make_engine(settings.database_url)
@@ -97,6 +101,7 @@ nianbao-watch demo — offline, nothing leaves this machine
            deadline for their 2025 reports passes in {LEAD.seconds} s
   data:    {directory}  (crawl log: {directory / 'logs' / 'crawl.log'})
   alerts:  a console subscription to everything; each alert prints below as it is sent
+  web:     the dashboard at http://127.0.0.1:{web_port}/ (admin password "{DEMO_PASSWORD}" to confirm / dismiss)
 Sites are polled every {poll_seconds:g} s. Expect: new reports and the errors found in them, then, after the
 deadline, MISSING for silent agencies and LATE for those publishing now. Ctrl-C stops.
 """, flush=True)

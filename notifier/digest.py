@@ -23,6 +23,7 @@ from storage.models import Agency, DigestSend, Document, Event, Report, Subscrip
 
 from .channels import SendFailed, SmtpSettings, smtp_send
 from .matching import Scope
+from .outbox import LEASE, record_failure, record_sent
 from .subscriptions import scope_of
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -191,8 +192,6 @@ def deliver_digests(sessions: sessionmaker[Session], week: str, moment: datetime
     """Send `week`'s digest once to every e-mail address subscribed before its `moment`, with the outbox's
     discipline: claimed under a lease and committed, sent, then marked sent (a crash in between re-sends after
     the lease; a failure is retried with backoff)."""
-    from .outbox import LEASE, MAX_ATTEMPTS, backoff
-
     run = DigestRun()
     for send_id, address in _claim_digests(sessions, week, moment, now(), LEASE):
         with sessions() as session:
@@ -206,20 +205,15 @@ def deliver_digests(sessions: sessionmaker[Session], week: str, moment: datetime
             with sessions() as session, session.begin():
                 row = session.get(DigestSend, send_id)
                 assert row is not None
-                row.attempts += 1
-                row.last_error = str(exc)[:2000]
-                if data is None or row.attempts >= MAX_ATTEMPTS:
-                    row.status = "failed"
-                    run.failed += 1
-                else:
-                    row.status, row.next_attempt_at = "pending", now() + backoff(row.attempts)
+                if record_failure(row, exc, now(), give_up=data is None):
                     run.deferred += 1
+                else:
+                    run.failed += 1
             continue
         with sessions() as session, session.begin():
             row = session.get(DigestSend, send_id)
             assert row is not None
-            row.status, row.sent_at, row.receipt = "sent", now(), receipt
-            row.attempts += 1
+            record_sent(row, receipt, now())
         run.sent += 1
     return run
 

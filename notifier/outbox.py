@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,23 +65,46 @@ def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], n
             with sessions() as session, session.begin():
                 delivery = session.get(Delivery, delivery_id)
                 assert delivery is not None
-                delivery.attempts += 1
-                delivery.last_error = str(exc)[:2000]
-                wait = timedelta(seconds=exc.retry_after) if exc.retry_after else backoff(delivery.attempts)
-                if delivery.attempts >= MAX_ATTEMPTS:
-                    delivery.status = "failed"
-                    result.failed += 1
-                else:
-                    delivery.status, delivery.next_attempt_at = "pending", now() + wait
+                if record_failure(delivery, exc, now()):
                     result.deferred += 1
+                else:
+                    result.failed += 1
             continue
         with sessions() as session, session.begin():
             delivery = session.get(Delivery, delivery_id)
             assert delivery is not None
-            delivery.status, delivery.sent_at, delivery.receipt = "sent", now(), receipt
-            delivery.attempts += 1
+            record_sent(delivery, receipt, now())
         result.sent += 1
     return result
+
+
+class Attempted(Protocol):
+    """A row sent with retries (an alert delivery, a weekly digest)."""
+
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    receipt: str | None
+
+
+def record_failure(row: Attempted, exc: SendFailed, now: datetime, *, give_up: bool = False) -> bool:
+    """Count a failed attempt: retry later (True) with the backoff or the time the server asked for, or give
+    up (False) after MAX_ATTEMPTS or when `give_up`."""
+    row.attempts += 1
+    row.last_error = str(exc)[:2000]
+    if give_up or row.attempts >= MAX_ATTEMPTS:
+        row.status = "failed"
+        return False
+    wait = timedelta(seconds=exc.retry_after) if exc.retry_after else backoff(row.attempts)
+    row.status, row.next_attempt_at = "pending", now + wait
+    return True
+
+
+def record_sent(row: Attempted, receipt: str, now: datetime) -> None:
+    row.status, row.sent_at, row.receipt = "sent", now, receipt
+    row.attempts += 1
 
 
 def _claim(sessions: sessionmaker[Session], now: datetime, limit: int) -> list[int]:

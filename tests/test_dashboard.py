@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 import threading
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import Clock, corpus_root
+from conftest import free_port as _free_port
 from sqlalchemy import select
 
 from dashboard.app import create_app
@@ -47,12 +47,6 @@ class Capture:
     def send(self, address: str, text: str) -> str:
         self.texts.append(text)
         return "ok"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _report(agency: str, year: int, seed: int, planted: str | None = None) -> bytes:

@@ -4,7 +4,6 @@ a scripted world standing in for the crawl child, and a real SMTP server for the
 from __future__ import annotations
 
 import random
-import socket
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import Clock
+from conftest import Clock, Inbox, free_port
 from sqlalchemy import select
+from storage_fixtures import database_url  # noqa: F401  (the fixture)
 
 from checks.deadlines import load_calendar
 from monitor.config import Settings
@@ -81,18 +81,6 @@ class CapturingChannel:
         return f"captured:{len(self.sent)}"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes
-        from email.policy import default
-
-        self.subjects.append(str(message_from_bytes(envelope.content, policy=default)["Subject"]))
-        return "250 OK"
-
-
 def _report(site: str, year: int, seed: int, at: datetime | None, planted: str | None = None) -> SandboxReport:
     return SandboxReport(site=site, year=year, seed=seed, format="html", publish_at=at, planted=planted,
                          doc_id=5000 + seed)
@@ -119,8 +107,8 @@ def test_pure_schedule_rules() -> None:
     assert due_digest_week(datetime(2025, 3, 30, 23, 0, tzinfo=CHINA), 0, 9, CHINA)[0] == "2025-W12"
 
 
-def test_a_year_of_deadlines_polls_and_digests(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+def test_a_year_of_deadlines_polls_and_digests(database_url: str, tmp_path: Path) -> None:  # noqa: F811
+    engine = make_engine(database_url)
     upgrade(engine)
     sessions = session_factory(engine)
     archive = Archive(tmp_path / "archive")
@@ -139,9 +127,7 @@ def test_a_year_of_deadlines_polls_and_digests(tmp_path: Path) -> None:
     with sessions() as session, session.begin():
         subscribe(session, channel="console", address="all", now=start - timedelta(days=1))
         subscribe(session, channel="email", address="office@example.org", now=start - timedelta(days=1))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -186,7 +172,8 @@ def test_a_year_of_deadlines_polls_and_digests(tmp_path: Path) -> None:
     # one due on 29 December 2025 was before the subscription
     weeks = sorted(s.week for s in sends)
     assert weeks == [f"2026-W{n:02d}" for n in range(1, 53)] and all(s.status == "sent" for s in sends)
-    assert len(inbox.subjects) == 52 and len(set(inbox.subjects)) == 52
+    subjects = [str(m["Subject"]) for m in inbox.messages]
+    assert len(subjects) == 52 and len(set(subjects)) == 52
     # every event a console subscriber chose was sent exactly once
     texts = [text for _, text in channel.sent]
     assert len(texts) == len(set(texts)) == sum(kinds[k] for k in ("NEW", "FINDING", "LATE", "MISSING"))
@@ -209,3 +196,34 @@ def test_config_file_under_environment(tmp_path: Path) -> None:
     assert settings.poll_interval == 900 and settings.web and settings.allowed_hosts == ("127.0.0.1", "10.0.0.5")
     assert settings.environment["NIANBAO_SMTP_HOST"] == "mail.example.org"
     assert "token" not in str(settings.describe()).lower() or settings.describe()["telegram"] == "off"
+
+
+def test_job_store_keeps_jobs_across_restarts(database_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from sqlalchemy import text
+
+    from monitor.daemon import start_scheduler
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+
+    def started(tick: str) -> tuple[Any, dict[str, Any]]:
+        settings = Settings.from_env({"NIANBAO_DATA_DIR": str(tmp_path), "NIANBAO_TICK": tick,
+                                      "NIANBAO_SWEEP_INTERVAL": "7200"})
+        monitor = Monitor(settings, sessions, clock=Clock(), crawler=None, registry=None, channels={}, smtp=None,
+                          calendar=load_calendar())
+        scheduler = start_scheduler(monitor, engine)
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        scheduler.shutdown(wait=True)
+        return scheduler, jobs
+
+    _, first = started("30")
+    assert sorted(first) == ["digest", "digest-on-time", "dispatch", "heartbeat", "maintenance", "poll", "sweep"]
+    _, again = started("30")  # a restart: the same jobs, once each, their planned runs kept
+    assert sorted(again) == sorted(first)
+    assert again["sweep"].next_run_time == first["sweep"].next_run_time
+    _, changed = started("60")  # a changed interval replaces only that job
+    assert str(changed["poll"].trigger) == "interval[0:01:00]"
+    assert changed["sweep"].next_run_time == first["sweep"].next_run_time
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 7

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import io
 import random
-import socket
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.policy import default
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import Clock
+from conftest import Clock, Inbox
+from conftest import free_port as _free_port
 from sqlalchemy import select
 
 from notifier.channels import ConsoleChannel, EmailChannel, SendFailed, SmtpSettings
@@ -161,21 +159,6 @@ def test_unsubscribe_stops_alerts(store) -> None:  # type: ignore[no-untyped-def
         assert unsubscribe(session, "console", "a") == 1
     _ingest(sessions, archive, "某局", "11", 6)
     assert dispatch(sessions, {"console": ConsoleChannel(io.StringIO())}, Clock()).sent == 0
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=default))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_email_alerts_over_real_smtp_survive_an_outage(store) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ gracefully on SIGTERM, and survives kill -9 without losing or doubling an alert 
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from conftest import Inbox
+from conftest import free_port as _free_port
 from monitor_harness import CHAT, CHINA, Harness, make_harness
 from sqlalchemy import select, text
 
@@ -23,24 +24,6 @@ from sandbox.sites.world import SandboxReport
 from storage.models import Delivery, Event, MonitorState, Subscription
 
 POLL = 4.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes
-        from email.policy import default
-
-        self.messages.append(message_from_bytes(envelope.content, policy=default))
-        return "250 OK"
 
 
 def _pending(harness: Harness, year: int, *, healthy: bool = False) -> list[tuple[str, SandboxReport]]:
