@@ -77,8 +77,9 @@ class SubprocessCrawler:
         finally:
             Path(handle.name).unlink(missing_ok=True)
         lines = [line for line in out.decode("utf-8", "replace").splitlines() if line.startswith("crawl:")]
-        summary = lines[-1] if lines else ("timed out" if timed_out else f"exit {child.returncode}")
         abandoned = self._stopping and child.returncode not in (0, None)
+        summary = lines[-1] if lines else ("timed out" if timed_out else "stopped at shutdown" if abandoned
+                                           else f"exit {child.returncode} (see {self.log_path})")
         return CrawlOutcome(tuple(keys), None if timed_out or abandoned else child.returncode,
                             time.monotonic() - began, summary, timed_out)
 

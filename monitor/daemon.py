@@ -432,6 +432,10 @@ def serve_forever(settings: Settings, engine: Engine, sessions: sessionmaker[Ses
             stopper = getattr(thread, "stop", None)
             if callable(stopper):
                 stopper()
+        for channel in channels.values():
+            closer = getattr(channel, "close", None)
+            if callable(closer):
+                closer()
         monitor.mark_stopped()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -4,7 +4,9 @@ reads is Chinese; the token and the API base URL come from configuration, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -283,22 +285,43 @@ class TelegramBot:
 
 class TelegramChannel:
     """The outbox's Telegram channel: long texts split under 4,096 characters; Telegram's 429 `retry_after`
-    and outages become a retry at the time Telegram asks for."""
+    and outages become a retry at the time Telegram asks for. One `Bot` (one HTTP connection pool) on one
+    event loop of its own serves every send: a client per message would cost a TLS context each time."""
 
     name = "telegram"
+    SEND_TIMEOUT = 120.0
 
     def __init__(self, token: str, base_url: str | None = None) -> None:
         self.token, self.base_url = token, base_url
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bot: Bot | None = None
+        self._lock = threading.Lock()
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="telegram-channel", daemon=True).start()
+                self._loop = loop
+            return self._loop
 
     def send(self, address: str, text: str) -> str:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs carry the token
-        return asyncio.run(self._send(int(address), text))
+        future = asyncio.run_coroutine_threadsafe(self._send(int(address), text), self._event_loop())
+        try:
+            return future.result(self.SEND_TIMEOUT)
+        except TimeoutError as exc:
+            future.cancel()
+            raise SendFailed("Telegram did not answer in time") from exc
 
     async def _send(self, chat_id: int, text: str) -> str:
-        kwargs: dict[str, Any] = {"base_url": self.base_url} if self.base_url else {}
         try:
-            async with Bot(self.token, **kwargs) as bot:
-                ids = [str((await bot.send_message(chat_id=chat_id, text=part)).message_id) for part in split(text)]
+            if self._bot is None:
+                kwargs: dict[str, Any] = {"base_url": self.base_url} if self.base_url else {}
+                bot = Bot(self.token, **kwargs)
+                await bot.initialize()
+                self._bot = bot
+            ids = [str((await self._bot.send_message(chat_id=chat_id, text=part)).message_id) for part in split(text)]
         except RetryAfter as exc:
             retry = exc.retry_after
             seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
@@ -306,3 +329,13 @@ class TelegramChannel:
         except (NetworkError, TelegramError) as exc:
             raise SendFailed(f"Telegram: {exc}") from exc
         return "telegram:" + ",".join(ids)
+
+    def close(self) -> None:
+        with self._lock:
+            loop, bot, self._loop, self._bot = self._loop, self._bot, None, None
+        if loop is None:
+            return
+        if bot is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(bot.shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)

@@ -227,3 +227,15 @@ def test_job_store_keeps_jobs_across_restarts(database_url: str, tmp_path: Path)
     assert changed["sweep"].next_run_time == first["sweep"].next_run_time
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 7
+
+
+def test_one_monitor_per_data_directory(tmp_path: Path) -> None:
+    from monitor.daemon import data_dir_lock
+
+    held = data_dir_lock(tmp_path / "monitor.lock")
+    try:
+        with pytest.raises(SystemExit, match="another monitor is running"):
+            data_dir_lock(tmp_path / "monitor.lock")
+    finally:
+        held.close()
+    data_dir_lock(tmp_path / "monitor.lock").close()  # released with its holder
