@@ -24,6 +24,7 @@ class CrawlState:
         self.archive = Archive(settings.archive_root, settings.archive_compress)
         self.calendar = load_calendar()
         self.site_ids: dict[str, int] = {}
+        self.first_read: set[str] = set()
         self._clock = clock or settings.clock()
 
     def now(self) -> datetime:
@@ -34,6 +35,9 @@ class CrawlState:
                                   list_urls=list(p.list_urls), profile={"browser": p.browser, **p.options})
                 for p in profiles]
         self.site_ids = cs.sync_sites(self.sessions, rows, self.now())
+        # never read successfully before: what this pass finds there is the site's backlog
+        self.first_read = {key for key, site_id in self.site_ids.items()
+                           if cs.last_list_links(self.sessions, site_id) is None}
 
     def validator(self, url: str) -> tuple[str | None, str | None] | None:
         row = cs.validator(self.sessions, url)
@@ -89,7 +93,7 @@ class CrawlState:
         result = ingest(self.sessions, self.archive, item["body"], Origin(
             agency=item["agency"], url=item["url"], seen_at=seen, region=item.get("region"), kind=item.get("kind"),
             published=published, content_type=item.get("content_type"), site_id=self.site_ids.get(site),
-            page_url=item.get("page_url")), calendar=self.calendar)
+            page_url=item.get("page_url"), first_read=site in self.first_read), calendar=self.calendar)
         if "NEW" in result.events and site in self.site_ids and cs.check_backdated(
                 self.sessions, self.site_ids[site], item["url"], item.get("page_url") or item["url"], published, seen):
             result.events.append("BACKDATED")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,8 @@ from parser import ParseError, Record
 
 from .archive import Archive, sha256
 from .models import Agency, Delivery, Document, DocumentVersion, Event, FindingRow, Report, Subscription
+
+CHINA = ZoneInfo("Asia/Shanghai")
 
 Parser = Callable[[bytes, str | None], Record]
 
@@ -37,6 +40,7 @@ class Origin:
     content_type: str | None = None
     site_id: int | None = None
     page_url: str | None = None  # the list entry the document was reached from
+    first_read: bool = False  # found on the site's first successful read (see `is_backlog`)
 
 
 @dataclass
@@ -82,15 +86,26 @@ def agency_history(session: Session, agency_id: int, exclude_year: int | None) -
     return [Record.from_json(r.record) for _, r in sorted(latest.items()) if r.record]
 
 
-def _event(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime, **links: Any) -> bool:
-    """Record an event unless one with the same key exists. Returns whether it was new."""
+def is_backlog(origin: Origin, year: int | None) -> bool:
+    """A report about a year before the one being reported on now, found when the monitor first read its
+    site: history, stored and checked (the dashboard shows it) but not alerted — adding sites must not flood
+    subscribers with years of old reports."""
+    current = origin.seen_at.astimezone(CHINA).year - 1
+    return origin.first_read and year is not None and year < current
+
+
+def _event(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime, *, quiet: bool = False,
+           **links: Any) -> bool:
+    """Record an event unless one with the same key exists (a `quiet` one is kept for the record and the
+    dashboard but goes to no subscriber). Returns whether it was new."""
     if session.scalar(select(Event.id).where(Event.key == key)) is not None:
         return False
     # a concurrent writer adding the same key makes the flush fail; `ingest` then retries the whole step
     event = Event(kind=kind, key=key, payload=payload, created_at=now, **links)
     session.add(event)
     session.flush()
-    enqueue(session, event, now)
+    if not quiet:
+        enqueue(session, event, now)
     return True
 
 
@@ -217,11 +232,14 @@ def _new_version(session: Session, data: bytes, digest: str, relative: str, orig
     session.add(report)
     session.flush()
     events: list[str] = []
-    links = {"agency_id": agency.id, "document_id": document.id, "report_id": report.id}
+    links: dict[str, Any] = {"agency_id": agency.id, "document_id": document.id, "report_id": report.id}
     summary = {"agency": agency.name, "url": origin.url, "title": report.title, "year": report.year,
                "sha256": digest, "error": error}
+    quiet = first_version and is_backlog(origin, report.year)
+    if quiet:
+        summary["backlog"] = True
     if first_version:
-        if _event(session, "NEW", f"NEW:{document.id}", summary, now, **links):
+        if _event(session, "NEW", f"NEW:{document.id}", summary, now, quiet=quiet, **links):
             events.append("NEW")
     else:
         before = previous_version.report.record if previous_version and previous_version.report else None
@@ -230,13 +248,13 @@ def _new_version(session: Session, data: bytes, digest: str, relative: str, orig
         if _event(session, "REVISED", f"REVISED:{version.id}", payload, now, **links):
             events.append("REVISED")
     if record is not None:
-        events += _findings(session, record, report, agency, previous_version, calendar, now, links)
+        events += _findings(session, record, report, agency, previous_version, calendar, now, links, quiet=quiet)
     return IngestResult(document.id, version.id, report.id, created=True, events=events, error=error)
 
 
 def _findings(session: Session, record: Record, report: Report, agency: Agency,
               previous_version: DocumentVersion | None, calendar: Calendar | None, now: datetime,
-              links: dict[str, Any]) -> list[str]:
+              links: dict[str, Any], *, quiet: bool = False) -> list[str]:
     history = agency_history(session, agency.id, record.year)
     findings = checks.run(record, history=history, calendar=calendar, kind=agency.kind,
                           region=agency.region_code or "")
@@ -258,7 +276,9 @@ def _findings(session: Session, record: Record, report: Report, agency: Agency,
         kind = "LATE" if finding.rule == "LATE" else "FINDING"
         key = f"{kind}:{agency.id}:{record.year}:{finding.fingerprint}"
         payload = {"agency": agency.name, "year": record.year, "title": record.title, **finding.to_json()}
-        if _event(session, kind, key, payload, now, finding_id=row.id, **links):
+        if quiet:
+            payload["backlog"] = True
+        if _event(session, kind, key, payload, now, quiet=quiet, finding_id=row.id, **links):
             events.append(kind)
     if previous_version is not None and previous_version.report is not None:
         current = {f.fingerprint for f in findings}

@@ -5,17 +5,14 @@ that passed while the agency was monitored, and only after its site was read suc
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import Calendar, missing
 
-from .ingest import _event
+from .ingest import CHINA, _event
 from .models import Agency, Report, Site
-
-CHINA = ZoneInfo("Asia/Shanghai")  # deadlines are days in China's time
 
 
 def sweep_deadlines(sessions: sessionmaker[Session], calendar: Calendar, now: datetime) -> list[str]:

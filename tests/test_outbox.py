@@ -23,7 +23,7 @@ from notifier.subscriptions import subscribe, unsubscribe
 from sandbox.reportgen import generate, render_html
 from sandbox.reportgen.plant import PLANTS
 from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
-from storage.models import Delivery
+from storage.models import Delivery, Event
 
 T0 = datetime(2024, 2, 1, 9, tzinfo=UTC)
 
@@ -265,3 +265,32 @@ def test_webhook_channel_posts_through_apprise_to_a_local_json_hook(store) -> No
     assert "新报告" in payload["title"] and "淮安市洪泽区人民政府" in payload["message"]
     with pytest.raises(SendFailed):
         WebhookChannel().send("nonsense-scheme://x", "t")
+
+
+def test_a_new_sites_backlog_is_stored_but_not_alerted(store) -> None:  # type: ignore[no-untyped-def]
+    """Adding a site must not flood subscribers with its old reports: on the site's first read, reports about
+    years before the one being reported on now are kept (and checked) without alerts; this season's are
+    alerted as usual, and so is anything found on later reads."""
+    sessions, archive = store
+    with sessions() as session, session.begin():
+        subscribe(session, channel="console", address="all", now=T0 - timedelta(days=1))
+
+    def found(year: int, seed: int, *, first_read: bool) -> list[str]:
+        spec = PLANTS["T3-BALANCE"](generate(random.Random(seed), agency="某区财政局", year=year),
+                                    random.Random(seed))
+        assert spec is not None
+        result = ingest(sessions, archive, render_html(spec.spec),
+                        Origin(agency="某区财政局", url=f"https://x.example/{year}-{seed}.htm", seen_at=T0,
+                               region="320813", first_read=first_read))
+        return result.events
+
+    assert {"NEW", "FINDING"} <= set(found(2021, 1, first_read=True))  # T0 is in 2024: 2021 is history
+    assert {"NEW", "FINDING"} <= set(found(2023, 2, first_read=True))  # the reports due this spring
+    assert {"NEW", "FINDING"} <= set(found(2020, 3, first_read=False))  # an old report found later
+    with sessions() as session:
+        alerted = {(e.payload.get("year"), e.kind) for e in session.scalars(select(Event))
+                   if session.scalar(select(Delivery.id).where(Delivery.event_id == e.id))}
+        quiet = [e for e in session.scalars(select(Event)) if e.payload.get("backlog")]
+    assert {(2023, "NEW"), (2023, "FINDING"), (2020, "NEW"), (2020, "FINDING")} <= alerted
+    assert not {k for k in alerted if k[0] == 2021}
+    assert quiet and all(e.payload["year"] == 2021 for e in quiet)
