@@ -4,16 +4,25 @@ Exactly-once, as far as it can be had: a delivery is claimed (status `sending`, 
 before it is sent, then marked `sent` after. A crash after the send and before that last commit leaves it
 `sending`; when the lease expires it is sent again — the one window in which a duplicate is possible (a
 message cannot be un-sent). A crash anywhere else loses nothing: the row is still pending or leased.
+
+Several dispatchers (two `nianbao dispatch`, or one beside `nianbao run`) may run at once, on every backend:
+the claim is one `UPDATE … WHERE id IN (SELECT … due …) RETURNING id` that stamps a fresh lease token. On
+SQLite that statement takes the write lock before it reads (pysqlite runs a lone SELECT outside any
+transaction, so a read-then-write claim let two dispatchers lease the same rows); on PostgreSQL the inner
+SELECT skips rows another claim has locked and the outer WHERE re-checks them. Every later step first locks
+the row with a write that matches the token, so a dispatcher whose lease was taken over finishes nothing.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Delivery, Event, FindingRow, Subscription
@@ -23,6 +32,7 @@ from .messages import render
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 12
+log = logging.getLogger(__name__)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -41,10 +51,12 @@ class DispatchResult:
 def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], now: Callable[[], datetime],
              *, limit: int = 200) -> DispatchResult:
     result = DispatchResult()
-    for delivery_id in _claim(sessions, now(), limit):
+    token = secrets.token_hex(16)
+    for delivery_id in _claim(sessions, now(), limit, token):
         with sessions() as session, session.begin():
-            delivery = session.get(Delivery, delivery_id)
-            assert delivery is not None
+            delivery = _held(session, delivery_id, token)
+            if delivery is None:
+                continue
             event = session.get(Event, delivery.event_id)
             subscription = session.get(Subscription, delivery.subscription_id)
             assert event is not None and subscription is not None
@@ -52,6 +64,7 @@ def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], n
             if finding is not None and finding.status in ("dismissed", "resolved"):
                 # a person dismissed it (or a revision fixed it) before it went out: it is not alerted
                 delivery.status, delivery.last_error = "cancelled", f"finding {finding.status}"
+                delivery.lease_token = None
                 result.cancelled += 1
                 continue
             channel = channels.get(subscription.channel)
@@ -63,16 +76,20 @@ def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], n
             receipt = channel.send(address, text)
         except SendFailed as exc:
             with sessions() as session, session.begin():
-                delivery = session.get(Delivery, delivery_id)
-                assert delivery is not None
+                delivery = _held(session, delivery_id, token)
+                if delivery is None:
+                    continue
+                delivery.lease_token = None
                 if record_failure(delivery, exc, now()):
                     result.deferred += 1
                 else:
                     result.failed += 1
             continue
         with sessions() as session, session.begin():
-            delivery = session.get(Delivery, delivery_id)
-            assert delivery is not None
+            delivery = _held(session, delivery_id, token)
+            if delivery is None:
+                continue
+            delivery.lease_token = None
             record_sent(delivery, receipt, now())
         result.sent += 1
     return result
@@ -107,13 +124,26 @@ def record_sent(row: Attempted, receipt: str, now: datetime) -> None:
     row.attempts += 1
 
 
-def _claim(sessions: sessionmaker[Session], now: datetime, limit: int) -> list[int]:
-    """Lease due deliveries (pending, or left `sending` by a crash whose lease ran out)."""
+def _claim(sessions: sessionmaker[Session], now: datetime, limit: int, token: str) -> list[int]:
+    """Lease due deliveries (pending, or left `sending` by a crash whose lease ran out) in one statement."""
+    due = (or_(Delivery.status == "pending", Delivery.status == "sending"), Delivery.next_attempt_at <= now)
+    candidates = (select(Delivery.id).where(*due).order_by(Delivery.id).limit(limit)
+                  .with_for_update(skip_locked=True))  # ignored by SQLite, whose UPDATE holds the write lock
     with sessions() as session, session.begin():
-        due = session.scalars(
-            select(Delivery).where(or_(Delivery.status == "pending", Delivery.status == "sending"),
-                                   Delivery.next_attempt_at <= now)
-            .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True)).all()
-        for delivery in due:
-            delivery.status, delivery.next_attempt_at = "sending", now + LEASE
-        return [d.id for d in due]
+        claimed = session.execute(
+            update(Delivery).where(Delivery.id.in_(candidates.scalar_subquery()), *due)
+            .values(status="sending", next_attempt_at=now + LEASE, lease_token=token)
+            .returning(Delivery.id).execution_options(synchronize_session=False)).scalars().all()
+    return sorted(claimed)
+
+
+def _held(session: Session, delivery_id: int, token: str) -> Delivery | None:
+    """The delivery, locked for this transaction, if this dispatcher's lease on it still stands: the first
+    statement is a write matching the token, so SQLite takes its write lock (PostgreSQL the row lock) before
+    anything is read."""
+    locked = session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_token == token)
+                             .values(lease_token=token).execution_options(synchronize_session=False))
+    if locked.rowcount != 1:  # type: ignore[attr-defined]
+        log.warning("delivery %s: lease lost to another dispatcher, left to it", delivery_id)
+        return None
+    return session.get(Delivery, delivery_id, populate_existing=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Session
 
 from .models import Agency, Document, DocumentVersion, FindingRow, Report
 
+# a spreadsheet takes a cell starting with one of these for a formula (or, after a tab/CR, a new field)
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 EXPORT_COLUMNS = ("report_id", "agency", "region", "year", "template", "table", "row", "column", "value", "url")
 
 
@@ -105,6 +109,14 @@ def export_cells(session: Session) -> Iterator[dict[str, Any]]:
                     yield {**base, "table": table, "row": row, "column": None, "value": cells}
 
 
+def inert(value: Any) -> Any:
+    """Crawled text as a spreadsheet cell that is never a formula: a leading quote before `=`, `+`, `-`, `@`,
+    tab or CR (OWASP's advice). Numbers, and text that is a plain number such as "-3", are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def write_export(rows: Iterator[dict[str, Any]], fmt: str) -> bytes:
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
@@ -112,16 +124,25 @@ def write_export(rows: Iterator[dict[str, Any]], fmt: str) -> bytes:
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
-        writer.writerows({k: ("" if r.get(k) is None else r.get(k)) for k in EXPORT_COLUMNS} for r in rows)
+        writer.writerows({k: ("" if r.get(k) is None else inert(r.get(k))) for k in EXPORT_COLUMNS} for r in rows)
         return ("\ufeff" + text.getvalue()).encode("utf-8")  # BOM so Excel reads the Chinese as UTF-8
     if fmt == "xlsx":
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("cells")
         sheet.append(list(EXPORT_COLUMNS))
+
+        def cell(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value  # numbers stay numbers (negative ones too)
+            text = WriteOnlyCell(sheet, inert(value))
+            text.data_type = "s"  # openpyxl would store any string starting with "=" as a formula
+            return text
+
         for r in rows:
-            sheet.append([r.get(k) for k in EXPORT_COLUMNS])
+            sheet.append([cell(r.get(k)) for k in EXPORT_COLUMNS])
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()
