@@ -17,6 +17,7 @@ _NOT_A_REPORT = re.compile(r"通知|要点|方案|指南|目录|意见|办法|�
 _YEAR = re.compile(r"(19|20)\d{2}")
 _DATE = re.compile(r"((?:19|20)\d{2})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
 DOCUMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".rtf")
+MAX_PAGER_PAGES = 1000  # a pager claiming more is lying; the crawl's own bound (NIANBAO_MAX_LIST_PAGES) is lower
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _trs_next_pages(text: str, base_url: str) -> list[str]:
     if match:
         pages, current, stem, ext = int(match.group(1)), int(match.group(2)), match.group(3), match.group(4)
         if current == 0:
-            return [urljoin(base_url, f"{stem}_{i}.{ext}") for i in range(1, pages)]
+            return [urljoin(base_url, f"{stem}_{i}.{ext}") for i in range(1, min(pages, MAX_PAGER_PAGES))]
         return []
     root = lxml.html.document_fromstring(text)
     return [urljoin(base_url, a.get("href")) for a in root.xpath("//a[@href]")

@@ -42,6 +42,13 @@ HTTPCACHE_ENABLED = False
 # the SSRF guard: no request to non-public addresses, except hosts listed here (the sandbox, tests)
 NIANBAO_ALLOWED_HOSTS = [h for h in os.environ.get("NIANBAO_ALLOWED_HOSTS", "").split(",") if h]
 
+# the guard's DNS: one lookup per name, checked, and the connection made to the checked address
+TWISTED_DNS_RESOLVER = "crawler.netguard.PinningResolver"
+# a poll's budget: pages followed per list, requests per site (the rest waits for the next poll)
+NIANBAO_MAX_LIST_PAGES = int(os.environ.get("NIANBAO_MAX_LIST_PAGES", 100))
+NIANBAO_MAX_REQUESTS_PER_SITE = int(os.environ.get("NIANBAO_MAX_REQUESTS_PER_SITE", 2000))
+SPIDER_MIDDLEWARES = {"crawler.middlewares.CrawlBudgetMiddleware": 950}
+
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SsrfGuardMiddleware": 50,
     "crawler.middlewares.ConditionalGetMiddleware": 560,
@@ -53,8 +60,8 @@ NIANBAO_PROGRESS_INTERVAL = 5.0
 # a browser only for profiles that need JavaScript: Debian's chromium, never a downloaded one
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "http": "crawler.browser.GuardedPlaywrightHandler",
+    "https": "crawler.browser.GuardedPlaywrightHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {

@@ -157,6 +157,14 @@ class AnnualReportSpider(scrapy.Spider):
             self.crawler.stats.inc_value(f"nianbao/events/{event}")
         self.crawler.stats.inc_value("nianbao/sites_done")
 
+    def request_cut(self, request: scrapy.Request) -> None:
+        """The poll's budget (crawler.middlewares.CrawlBudgetMiddleware) dropped `request`: the site's list is
+        incomplete, and a dropped list page is no longer awaited."""
+        key = request.meta["site"]
+        self.complete[key] = False
+        if "list_url" in request.meta:
+            self.pending[key] -= 1
+
     # ------------------------------------------------------------------ reports
     def _slot(self, key: str) -> dict[str, Any]:
         return {"download_slot": f"site:{key}"} if self.slot_per_site else {}

@@ -1,0 +1,251 @@
+"""The crawler's network guard: no connection — Scrapy's or the browser's, first request or any redirect hop,
+subresource, iframe, fetch, WebSocket, popup or service worker — to an address that is not globally routable.
+
+Three layers, each checking the address a name resolves to (never the name):
+- `check_url` / the downloader middleware: refuses early, with a reason in the log and the crawl stats.
+- `PinningResolver` (Scrapy's TWISTED_DNS_RESOLVER): resolves a name once per poll, refuses it unless every
+  address is global, and hands exactly the checked address to the connection (no second lookup a rebinding
+  DNS server could answer differently).
+- `GuardProxy`, through which the browser sends every connection (plain HTTP, CONNECT for HTTPS and
+  WebSockets): Playwright's request routing never sees a redirect's later hops, and the browser would
+  resolve names again by itself, so the proxy checks and pins each connection where it is made.
+`crawler.browser.GuardedPlaywrightHandler` wires the browser: the proxy, routing on every context (popups
+included), WebSockets and service workers refused, new windows blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+# globally routable by IANA's registry, yet not a place a public government web site lives
+_REFUSED_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "100.64.0.0/10",   # carrier-grade NAT (100.100.100.200 is a cloud metadata address)
+    "192.0.0.0/24",    # IETF protocol assignments (Python's table lists only parts of it)
+    "2002::/16",       # 6to4: embeds an IPv4 address, possibly a private one
+    "fec0::/10",       # deprecated site-local
+    "64:ff9b:1::/48",  # local-use NAT64
+))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+PIN_SECONDS = 600.0  # a poll's lifetime: one lookup per name, the checked address used throughout
+
+
+class ForbiddenAddress(Exception):
+    pass
+
+
+def refusal(address: str) -> str | None:
+    """Why `address` must not be reached (None: it is a globally routable unicast address)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"{address!r} is not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip.ipv4_mapped is not None:
+            return f"{address} is an IPv4-mapped IPv6 address"
+        if embedded is not None and refusal(str(embedded)) is not None:
+            return f"{address} embeds the non-global address {embedded}"
+    if any(ip in network for network in _REFUSED_NETWORKS):
+        return f"{address} is in a refused range (carrier-grade NAT, 6to4, site-local or local NAT64)"
+    if not ip.is_global or ip.is_multicast:
+        return f"{address} is not a globally routable address"
+    return None
+
+
+def allowed_hosts(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.strip().lower().strip("[]") for v in values if v and v.strip())
+
+
+_pins: dict[str, tuple[float, list[str]]] = {}
+_pins_lock = threading.Lock()
+
+
+def resolve_checked(host: str, port: int, allowed: frozenset[str]) -> list[str]:
+    """The addresses `host` resolves to, looked up once per PIN_SECONDS and only if all of them may be
+    reached (an allow-listed host is looked up but not refused). Raises ForbiddenAddress."""
+    host = host.lower().strip("[]")
+    with contextlib.suppress(ValueError):
+        literal = str(ipaddress.ip_address(host.split("%", 1)[0]))
+        if host not in allowed and (reason := refusal(literal)):
+            raise ForbiddenAddress(f"{host}: {reason}")
+        return [literal]
+    now = time.monotonic()
+    with _pins_lock:
+        pinned = _pins.get(host)
+    if pinned is not None and pinned[0] > now:
+        return pinned[1]
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ForbiddenAddress(f"{host} does not resolve ({exc})") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if host not in allowed:
+        for address in addresses:
+            if reason := refusal(address):
+                raise ForbiddenAddress(f"{host} resolves to {address}: {reason}")
+    addresses.sort(key=lambda a: ":" in a)  # IPv4 first
+    with _pins_lock:
+        _pins[host] = (now + PIN_SECONDS, addresses)
+    return addresses
+
+
+def check_url(url: str, allowed: frozenset[str]) -> str:
+    """Raise ForbiddenAddress unless `url` is http(s) and its host resolves only to global addresses (or is
+    allow-listed). Returns the checked address the connection is to use."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        raise ForbiddenAddress(f"{url}: scheme {parts.scheme!r} is not crawled")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ForbiddenAddress(f"{url}: no host")
+    try:
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    except ValueError as exc:
+        raise ForbiddenAddress(f"{url}: {exc}") from exc
+    try:
+        return resolve_checked(host, port, allowed)[0]
+    except ForbiddenAddress as exc:
+        raise ForbiddenAddress(f"{url}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------- Scrapy's DNS
+class PinningResolver:
+    """Scrapy's TWISTED_DNS_RESOLVER: every name Scrapy connects to (pages, redirects, attachments) resolves
+    through `resolve_checked`, so the connection goes to the checked address and a refused one never opens."""
+
+    def __init__(self, reactor: Any, allowed: frozenset[str], timeout: float) -> None:
+        self.reactor = reactor
+        self.allowed = allowed
+        self.timeout = timeout
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> PinningResolver:
+        return cls(reactor, allowed_hosts(crawler.settings.getlist("NIANBAO_ALLOWED_HOSTS")),
+                   crawler.settings.getfloat("DNS_TIMEOUT", 60))
+
+    def install_on_reactor(self) -> None:
+        from twisted.internet.interfaces import IResolverSimple
+        from zope.interface import directlyProvides
+
+        directlyProvides(self, IResolverSimple)
+        self.reactor.installResolver(self)
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:
+        from twisted.internet import threads
+        from twisted.internet.error import DNSLookupError
+
+        def lookup() -> str:
+            try:
+                return resolve_checked(name, 0, self.allowed)[0]
+            except ForbiddenAddress as exc:
+                log.warning("refused: %s", exc)
+                raise DNSLookupError(f"refused: {exc}") from exc
+
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), lookup)
+
+
+# ---------------------------------------------------------------------------------------------- the browser
+class GuardProxy:
+    """A forward proxy on 127.0.0.1 for the browser alone: CONNECT (HTTPS, WebSockets) and plain HTTP, each
+    connection checked and pinned with `resolve_checked`. Plain HTTP is one request per connection
+    (`Connection: close`), so every request's host is checked."""
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
+        self.refused: list[str] = []
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = int(self.server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            await self._serve(head, reader, writer)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _open(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        loop = asyncio.get_running_loop()
+        try:
+            addresses = await loop.run_in_executor(None, resolve_checked, host, port, self.allowed)
+        except ForbiddenAddress as exc:
+            self.refused.append(f"{host}:{port}")
+            log.warning("browser refused: %s", exc)
+            return None
+        return await asyncio.wait_for(asyncio.open_connection(addresses[0], port), 30)
+
+    async def _serve(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line, _, rest = head.partition(b"\r\n")
+        method, target, version = request_line.decode("latin-1").split(" ", 2)
+        if method == "CONNECT":
+            host, _, port = target.rpartition(":")
+            upstream = await self._open(host, int(port))
+            if upstream is None:
+                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                return
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await _pipe_both(reader, writer, *upstream)
+            return
+        parts = urlsplit(target)
+        if parts.scheme != "http" or not parts.hostname:
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return
+        upstream = await self._open(parts.hostname, parts.port or 80)
+        if upstream is None:
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            return
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = [line for line in rest.split(b"\r\n") if line and not line.lower().startswith(
+            (b"proxy-connection:", b"connection:", b"keep-alive:"))]
+        upstream[1].write(f"{method} {path} {version}\r\n".encode("latin-1") + b"\r\n".join(headers) +
+                          b"\r\nConnection: close\r\n\r\n")
+        await _pipe_both(reader, writer, *upstream)
+
+
+async def _pipe_both(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     upstream_reader: asyncio.StreamReader, upstream_writer: asyncio.StreamWriter) -> None:
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await source.read(65536):
+                sink.write(chunk)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                sink.close()
+
+    try:
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+    finally:
+        with contextlib.suppress(Exception):
+            upstream_writer.close()
