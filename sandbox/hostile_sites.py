@@ -146,10 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/plain/list.htm":
             mapped = f"http://[::ffff:{CANARY_HOST}]:{self.server.canary.port}/m.htm"
-            entries = [(2023, "/plain/d/redirect.htm"), (2022, f"{canary}/direct.htm"), (2021, mapped),
-                       (2020, f"http://localhost:{self.server.canary.port}/name.htm"), (2019, "/plain/d/att.htm")]
+            links = [(2023, "/plain/d/redirect.htm"), (2022, f"{canary}/direct.htm"), (2021, mapped),
+                     (2020, f"http://localhost:{self.server.canary.port}/name.htm"), (2019, "/plain/d/att.htm")]
             body = "<html><body><ul>" + "".join(
-                f'<li><a href="{href}">{TITLE.format(year=year)}</a> {year + 1}-01-20</li>' for year, href in entries)
+                f'<li><a href="{href}">{TITLE.format(year=year)}</a> {year + 1}-01-20</li>' for year, href in links)
             body += "</ul></body></html>"
             self._send(200, body.encode())
             return
