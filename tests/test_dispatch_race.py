@@ -39,19 +39,21 @@ class AppendingChannel:
         return "ok"
 
 
-def _dispatcher(url: str, sent_log: str, start: Any, done: Any) -> None:
+def _dispatcher(url: str, sent_log: str, start: Any, done: Any, rounds: int) -> None:
     from notifier.outbox import dispatch
 
     sessions = session_factory(make_engine(url))
     channel = AppendingChannel(sent_log)
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         start.wait(60)
         while dispatch(sessions, {"console": channel}, lambda: datetime.now(UTC), limit=7).sent:
             pass
         done.wait(60)
 
 
-def test_two_dispatchers_send_each_alert_once(database_url: str, tmp_path: Path) -> None:  # noqa: F811
+def race(database_url: str, sent_log: str, rounds: int) -> tuple[Counter[str], list[int | None]]:
+    """`rounds` times: PER_ROUND new deliveries, then two dispatcher processes at once. Returns how often each
+    address was sent to, and the processes' exit codes."""
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = session_factory(engine)
@@ -59,14 +61,14 @@ def test_two_dispatchers_send_each_alert_once(database_url: str, tmp_path: Path)
         subscriptions = [Subscription(channel="console", address=f"s{i}", scope={}, kinds=["new"], created_at=PAST)
                          for i in range(PER_ROUND)]
         session.add_all(subscriptions)
-    sent_log = str(tmp_path / "sent.log")
     context = multiprocessing.get_context("spawn")
     start, done = context.Barrier(3), context.Barrier(3)
-    workers = [context.Process(target=_dispatcher, args=(database_url, sent_log, start, done)) for _ in range(2)]
+    workers = [context.Process(target=_dispatcher, args=(database_url, sent_log, start, done, rounds))
+               for _ in range(2)]
     for worker in workers:
         worker.start()
     try:
-        for round_number in range(ROUNDS):
+        for round_number in range(rounds):
             with sessions() as session, session.begin():
                 event = Event(kind="NEW", key=f"round-{round_number}", payload={"agency": f"round {round_number}"},
                               created_at=PAST)
@@ -79,11 +81,17 @@ def test_two_dispatchers_send_each_alert_once(database_url: str, tmp_path: Path)
     finally:
         for worker in workers:
             worker.join(60)
-    assert [w.exitcode for w in workers] == [0, 0]
-    sends = Counter(Path(sent_log).read_text().split())
+        engine.dispose()
+    return Counter(Path(sent_log).read_text().split()), [w.exitcode for w in workers]
+
+
+def test_two_dispatchers_send_each_alert_once(database_url: str, tmp_path: Path) -> None:  # noqa: F811
+    sends, exits = race(database_url, str(tmp_path / "sent.log"), ROUNDS)
+    assert exits == [0, 0]
     assert sum(sends.values()) == ROUNDS * PER_ROUND
     assert {count for count in sends.values()} == {ROUNDS}, "an alert was sent twice (or never)"
-    with sessions() as session:
+    engine = make_engine(database_url)
+    with session_factory(engine)() as session:
         statuses = Counter(d.status for d in session.query(Delivery))
     assert statuses == {"sent": ROUNDS * PER_ROUND}
     engine.dispose()
