@@ -51,10 +51,10 @@ def _dispatcher(url: str, sent_log: str, start: Any, done: Any, rounds: int) -> 
         done.wait(60)
 
 
-def race(database_url: str, sent_log: str, rounds: int) -> tuple[Counter[str], list[int | None]]:
+def race(url: str, sent_log: str, rounds: int) -> tuple[Counter[str], list[int | None]]:
     """`rounds` times: PER_ROUND new deliveries, then two dispatcher processes at once. Returns how often each
     address was sent to, and the processes' exit codes."""
-    engine = make_engine(database_url)
+    engine = make_engine(url)
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions() as session, session.begin():
@@ -63,7 +63,7 @@ def race(database_url: str, sent_log: str, rounds: int) -> tuple[Counter[str], l
         session.add_all(subscriptions)
     context = multiprocessing.get_context("spawn")
     start, done = context.Barrier(3), context.Barrier(3)
-    workers = [context.Process(target=_dispatcher, args=(database_url, sent_log, start, done, rounds))
+    workers = [context.Process(target=_dispatcher, args=(url, sent_log, start, done, rounds))
                for _ in range(2)]
     for worker in workers:
         worker.start()
