@@ -1,5 +1,6 @@
 """The read-only JSON API for researchers: reports (with the canonical record), findings and agencies, the same
-queries as the pages. Documented at /api and in the README."""
+queries as the pages. Documented at /api and in the README. Handlers are plain functions (Starlette runs
+them in its thread pool); parameters are validated by dashboard/web.py (400/404, never 500)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import queries
+from .web import MAX_ID, int_param, page_param, path_id, region_param, report_filters, text_param
 
 API_PAGE = 100
 
@@ -38,24 +40,16 @@ class JSON(JSONResponse):
 
 
 def api_routes(sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> list[Route]:
-    from .app import _region, report_filters
-
-    def page_of(request: Request) -> int:
-        try:
-            return max(int(request.query_params.get("page") or 1), 1)
-        except ValueError:
-            return 1
-
-    async def reports(request: Request) -> Response:
+    def reports(request: Request) -> Response:
         filters = report_filters(request)
         with sessions() as session:
             rows, total = queries.report_rows(session, filters, per_page=API_PAGE)
         return JSON({"total": total, "page": filters.page, "per_page": API_PAGE,
                      "reports": [{k: _plain(v) for k, v in row.items()} for row in rows]})
 
-    async def report(request: Request) -> Response:
+    def report(request: Request) -> Response:
         with sessions() as session:
-            detail = queries.report_detail(session, int(request.path_params["report_id"]))
+            detail = queries.report_detail(session, path_id(request, "report_id"))
             if detail is None:
                 raise HTTPException(404, "no such report")
             report = detail["report"]
@@ -67,29 +61,30 @@ def api_routes(sessions: sessionmaker[Session], clock: Callable[[], datetime]) -
                     "versions": [{k: _plain(v) for k, v in version.items()} for version in detail["versions"]]}
         return JSON(body)
 
-    async def findings(request: Request) -> Response:
+    def findings(request: Request) -> Response:
         params = request.query_params
-        page = page_of(request)
+        page = page_param(params)
         with sessions() as session:
-            rows, total = queries.finding_rows(session, status=params.get("status") or None,
-                                               severity=params.get("severity") or None,
-                                               rule=params.get("rule") or None, region=_region(params.get("region")),
+            rows, total = queries.finding_rows(session, status=text_param(params, "status"),
+                                               severity=text_param(params, "severity"),
+                                               rule=text_param(params, "rule"), region=region_param(params),
                                                page=page, per_page=API_PAGE)
             out = [{**_finding(r["finding"]), "agency": r["agency"], "year": r["year"], "title": r["title"]}
                    for r in rows]
         return JSON({"total": total, "page": page, "per_page": API_PAGE, "findings": out})
 
-    async def agencies(request: Request) -> Response:
+    def agencies(request: Request) -> Response:
+        params = request.query_params
+        int_param(params, "agency_id", 1, MAX_ID)  # not a filter here, but never a 500
         with sessions() as session:
-            rows = queries.agency_rows(session, q=request.query_params.get("q") or None,
-                                       region=_region(request.query_params.get("region")))
+            rows = queries.agency_rows(session, q=text_param(params, "q"), region=region_param(params))
             out = [{"id": r["agency"].id, "name": r["agency"].name, "region_code": r["agency"].region_code,
                     "kind": r["agency"].kind, "reports": r["reports"], "latest_year": r["latest"]} for r in rows]
         return JSON({"total": len(out), "agencies": out})
 
-    async def agency(request: Request) -> Response:
+    def agency(request: Request) -> Response:
         with sessions() as session:
-            detail = queries.agency_detail(session, int(request.path_params["agency_id"]))
+            detail = queries.agency_detail(session, path_id(request, "agency_id"))
             if detail is None:
                 raise HTTPException(404, "no such agency")
             agency_row = detail["agency"]

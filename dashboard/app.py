@@ -1,11 +1,17 @@
 """The dashboard: server-rendered pages in Chinese (Starlette + Jinja2, charts as inline SVG, no JavaScript)
 and a read-only JSON API over the same queries. Read-only for everyone; confirming or dismissing a finding
 needs the admin password (NIANBAO_ADMIN_PASSWORD) and a CSRF token. Crawled text is always escaped and the
-archived originals are served as downloads, never rendered in the dashboard's origin."""
+archived originals are served as downloads, never rendered in the dashboard's origin.
+
+Logging in is throttled per client and per account (dashboard/auth.py); admin sessions live in the database
+(revoked at logout, expiring after 8 hours; the cookie is `Secure` when NIANBAO_WEB_SECURE_COOKIES is set).
+Handlers that touch the database are plain functions, which Starlette runs in its thread pool, so a slow
+query never blocks the event loop."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -16,42 +22,52 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from checks.deadlines import KIND_NAMES, Calendar, load_calendar
 from checks.labels import SECTION
-from notifier.matching import region_code
 from storage.archive import Archive
 from storage.models import DocumentVersion, FindingRow
 from storage.queries import decide
 
 from . import charts, queries
 from .api import api_routes
+from .auth import LoginThrottle, SessionStore
 from .tables import grids
+from .web import (
+    SECURITY_HEADERS,
+    SecurityHeaders,
+    check_csrf,
+    csrf_token,
+    page_param,
+    path_id,
+    region_param,
+    report_filters,
+    text_param,
+)
 
+__all__ = ["check_csrf", "create_app", "csrf_token", "pages", "report_filters", "secret_key"]
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 SEVERITY_LABELS = {"error": "错误", "warning": "疑点", "notice": "提示"}
 STATUS_LABELS = {"open": "待处理", "confirmed": "已确认", "dismissed": "已驳回", "resolved": "已修正"}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
 
 
 class Dashboard:
     def __init__(self, sessions: sessionmaker[Session], archive: Archive, *, clock: Callable[[], datetime],
-                 admin_password: str | None, calendar: Calendar | None = None) -> None:
+                 admin_password: str | None, calendar: Calendar | None = None,
+                 throttle: LoginThrottle | None = None, wall_clock: Callable[[], datetime] | None = None) -> None:
         self.sessions = sessions
+        self.throttle = throttle or LoginThrottle()
+        self.logins = SessionStore(sessions, wall_clock or (lambda: datetime.now(UTC)))
         self.archive = archive
         self.clock = clock
         self.admin_password = admin_password
@@ -66,18 +82,20 @@ class Dashboard:
 
     # ------------------------------------------------------------------ plumbing
     def render(self, request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        context = {"admin": bool(request.session.get("admin")), "csrf": csrf_token(request),
+        context = {"admin": self.is_admin(request), "csrf": csrf_token(request),
                    "can_login": self.admin_password is not None, "path": request.url.path, **context}
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
-    def _page(self, request: Request) -> int:
-        try:
-            return max(int(request.query_params.get("page") or 1), 1)
-        except ValueError:
-            return 1
+    def is_admin(self, request: Request) -> bool:
+        """Logged in: the cookie's token names a session that is neither revoked nor expired (checked in the
+        database, once per request)."""
+        if "admin" not in request.state._state:
+            token = request.session.get("sid")
+            request.state.admin = self.admin_password is not None and token is not None and self.logins.valid(token)
+        return bool(request.state.admin)
 
     # ------------------------------------------------------------------ pages
-    async def overview(self, request: Request) -> Response:
+    def overview(self, request: Request) -> Response:
         with self.sessions() as session:
             data = queries.overview(session, self.calendar, self.clock())
         return self.render(request, "overview.html", {
@@ -86,7 +104,7 @@ class Dashboard:
             "kind_chart": charts.rate_bars(data.on_time_by_kind, title=f"{data.year}年度报告按时发布率（按机关类型）"),
         })
 
-    async def reports(self, request: Request) -> Response:
+    def reports(self, request: Request) -> Response:
         filters = report_filters(request)
         with self.sessions() as session:
             rows, total = queries.report_rows(session, filters)
@@ -94,9 +112,9 @@ class Dashboard:
         return self.render(request, "reports.html", {"rows": rows, "total": total, "f": filters, "options": options,
                                                       **pages(request, filters.page, total)})
 
-    async def report(self, request: Request) -> Response:
+    def report(self, request: Request) -> Response:
         with self.sessions() as session:
-            detail = queries.report_detail(session, int(request.path_params["report_id"]))
+            detail = queries.report_detail(session, path_id(request, "report_id"))
             if detail is None:
                 raise HTTPException(404, "没有这份报告")
             numbered = [{**(f.evidence or {}), "number": n, "finding": f, "severity": f.severity}
@@ -105,20 +123,21 @@ class Dashboard:
             tables = grids(detail["report"].record, shown)
         return self.render(request, "report.html", {"d": detail, "findings": numbered, "tables": tables})
 
-    async def findings(self, request: Request) -> Response:
+    def findings(self, request: Request) -> Response:
         params = request.query_params
-        status = params.get("status", "open") or None
-        page = self._page(request)
+        status = text_param(params, "status") if "status" in params else "open"
+        page = page_param(params)
         with self.sessions() as session:
-            rows, total = queries.finding_rows(session, status=status, severity=params.get("severity") or None,
-                                               rule=params.get("rule") or None,
-                                               region=_region(params.get("region")), page=page)
+            rows, total = queries.finding_rows(session, status=status, severity=text_param(params, "severity"),
+                                               rule=text_param(params, "rule"), region=region_param(params),
+                                               page=page)
         return self.render(request, "findings.html", {"rows": rows, "total": total, "status": status or "",
                                                        "params": params, **pages(request, page, total)})
 
     async def decide(self, request: Request) -> Response:
         form = await request.form()
-        if not request.session.get("admin"):
+        finding_id = path_id(request, "finding_id")
+        if not await run_in_threadpool(self.is_admin, request):
             raise HTTPException(403, "需要管理员登录")
         check_csrf(request, str(form.get("csrf") or ""))
         action = str(form.get("action") or "")
@@ -128,28 +147,31 @@ class Dashboard:
         note = str(form.get("note") or "").strip()[:1000]
         if status == "dismissed" and not note:
             raise HTTPException(400, "驳回需要填写理由")
-        with self.sessions() as session, session.begin():
-            finding = session.get(FindingRow, int(request.path_params["finding_id"]))
-            if finding is None:
-                raise HTTPException(404, "没有这个问题")
-            decide(session, finding.fingerprint, status, note=note, by="dashboard-admin", at=datetime.now(UTC))
-            report_id = finding.report_id
+        report_id = await run_in_threadpool(self._decide, finding_id, status, note)
         back = str(form.get("back") or "")
         target = back if back.startswith("/") and not back.startswith("//") else f"/reports/{report_id}"
         return RedirectResponse(target, status_code=303)
 
-    async def agencies(self, request: Request) -> Response:
-        q = request.query_params.get("q") or None
-        region = _region(request.query_params.get("region"))
+    def _decide(self, finding_id: int, status: str, note: str) -> int:
+        with self.sessions() as session, session.begin():
+            finding = session.get(FindingRow, finding_id)
+            if finding is None:
+                raise HTTPException(404, "没有这个问题")
+            decide(session, finding.fingerprint, status, note=note, by="dashboard-admin", at=datetime.now(UTC))
+            return finding.report_id
+
+    def agencies(self, request: Request) -> Response:
+        q = text_param(request.query_params, "q")
+        region = region_param(request.query_params)
         with self.sessions() as session:
             rows = queries.agency_rows(session, q=q, region=region)
             options = queries.choices(session)
         return self.render(request, "agencies.html", {"rows": rows, "q": q or "", "options": options,
                                                        "region": request.query_params.get("region") or ""})
 
-    async def agency(self, request: Request) -> Response:
+    def agency(self, request: Request) -> Response:
         with self.sessions() as session:
-            detail = queries.agency_detail(session, int(request.path_params["agency_id"]))
+            detail = queries.agency_detail(session, path_id(request, "agency_id"))
         if detail is None:
             raise HTTPException(404, "没有这个机关")
         received = next(f for f in detail["figures"] if f["label"] == "本年新收申请")
@@ -157,10 +179,10 @@ class Dashboard:
                                       title="历年收到的政府信息公开申请")
         return self.render(request, "agency.html", {"d": detail, "chart": chart})
 
-    async def original(self, request: Request) -> Response:
+    def original(self, request: Request) -> Response:
         """The archived original, as a download (crawled HTML must never run in the dashboard's origin)."""
         with self.sessions() as session:
-            version = session.get(DocumentVersion, int(request.path_params["version_id"]))
+            version = session.get(DocumentVersion, path_id(request, "version_id"))
             if version is None:
                 raise HTTPException(404, "没有这个文件")
             relative, content_type = version.archive_path, version.content_type or "application/octet-stream"
@@ -170,7 +192,7 @@ class Dashboard:
             "Content-Disposition": f'attachment; filename="nianbao-{request.path_params["version_id"]}.{extension}"',
             "Content-Security-Policy": "sandbox"})
 
-    async def api_docs(self, request: Request) -> Response:
+    def api_docs(self, request: Request) -> Response:
         return self.render(request, "api.html", {})
 
     # ------------------------------------------------------------------ login
@@ -179,58 +201,39 @@ class Dashboard:
             message = "未设置管理员密码（NIANBAO_ADMIN_PASSWORD），仪表盘只读。"
             return self.render(request, "login.html", {"error": message}, status=403)
         if request.method == "GET":
-            return self.render(request, "login.html", {"error": None})
+            return await run_in_threadpool(self.render, request, "login.html", {"error": None})
         form = await request.form()
         check_csrf(request, str(form.get("csrf") or ""))
+        client = request.client.host if request.client else "unknown"
+        wait = self.throttle.wait(client)
+        if wait > 0:  # the password is not even looked at
+            log.warning("dashboard login from %s refused: throttled for %.0f s more", client, wait)
+            response = await run_in_threadpool(
+                self.render, request, "login.html", {"error": f"尝试次数过多，请 {wait:.0f} 秒后再试"}, 429)
+            response.headers["Retry-After"] = str(max(int(wait + 0.999), 1))
+            return response
         given = str(form.get("password") or "").encode()
         if not hmac.compare_digest(given, self.admin_password.encode()):
-            return self.render(request, "login.html", {"error": "密码不正确"}, status=403)
+            self.throttle.failed(client)
+            return await run_in_threadpool(self.render, request, "login.html", {"error": "密码不正确"}, 403)
+        self.throttle.succeeded(client)
+        old = request.session.get("sid")
+        token = await run_in_threadpool(self._new_session, old, client)
         request.session.clear()  # a fresh session (and CSRF token) after logging in
-        request.session["admin"] = True
+        request.session["sid"] = token
+        log.info("dashboard login from %s", client)
         return RedirectResponse("/findings", status_code=303)
+
+    def _new_session(self, old: object, client: str) -> str:
+        self.logins.revoke(old)
+        return self.logins.open(client)
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         check_csrf(request, str(form.get("csrf") or ""))
+        await run_in_threadpool(self.logins.revoke, request.session.get("sid"))
         request.session.clear()
         return RedirectResponse("/", status_code=303)
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = request.session["csrf"] = secrets.token_urlsafe(24)
-    return str(token)
-
-
-def check_csrf(request: Request, given: str) -> None:
-    expected = request.session.get("csrf")
-    if not expected or not hmac.compare_digest(str(expected), given):
-        raise HTTPException(403, "表单已失效（CSRF 校验失败），请刷新页面后重试")
-
-
-def _region(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return region_code(value)
-    except ValueError:
-        return value
-
-
-def report_filters(request: Request) -> queries.ReportFilters:
-    params = request.query_params
-
-    def number(name: str) -> int | None:
-        try:
-            return int(params[name]) if params.get(name) else None
-        except ValueError:
-            return None
-
-    return queries.ReportFilters(region=_region(params.get("region")), agency=params.get("agency") or None,
-                                 agency_id=number("agency_id"), year=number("year"),
-                                 template=params.get("template") or None, has_errors=params.get("errors") == "1",
-                                 q=params.get("q") or None, page=number("page") or 1)
 
 
 def pages(request: Request, page: int, total: int, per_page: int = queries.PAGE) -> dict[str, Any]:
@@ -244,18 +247,12 @@ def pages(request: Request, page: int, total: int, per_page: int = queries.PAGE)
             "next_link": link(page + 1) if page < last else None}
 
 
-async def _security_headers(request: Request, call_next: Any) -> Response:
-    response: Response = await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
 def create_app(sessions: sessionmaker[Session], archive: Archive, *, clock: Callable[[], datetime],
-               admin_password: str | None, secret_key: str, https_only: bool = False) -> Starlette:
-    from starlette.middleware.base import BaseHTTPMiddleware
-
-    board = Dashboard(sessions, archive, clock=clock, admin_password=admin_password)
+               admin_password: str | None, secret_key: str, https_only: bool = False,
+               throttle: LoginThrottle | None = None, wall_clock: Callable[[], datetime] | None = None) -> Starlette:
+    """`https_only`: the session cookie is `Secure` (set it when the dashboard is served over HTTPS)."""
+    board = Dashboard(sessions, archive, clock=clock, admin_password=admin_password, throttle=throttle,
+                      wall_clock=wall_clock)
     routes = [
         Route("/", board.overview),
         Route("/reports", board.reports),
@@ -272,10 +269,10 @@ def create_app(sessions: sessionmaker[Session], archive: Archive, *, clock: Call
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[
+        Middleware(SecurityHeaders),
         Middleware(SessionMiddleware, secret_key=secret_key, session_cookie="nianbao_session", same_site="strict",
                    https_only=https_only, max_age=8 * 3600),
-        Middleware(BaseHTTPMiddleware, dispatch=_security_headers),
-    ], exception_handlers={HTTPException: board_error(board)})
+    ], exception_handlers={HTTPException: board_error(board), Exception: server_error})
     return app
 
 
@@ -284,10 +281,18 @@ def board_error(board: Dashboard) -> Callable[[Request, Exception], Any]:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-        return board.render(request, "error.html", {"status": exc.status_code, "message": exc.detail},
-                            status=exc.status_code)
+        return await run_in_threadpool(board.render, request, "error.html",
+                                       {"status": exc.status_code, "message": exc.detail}, exc.status_code)
 
     return handler
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A 500 is answered outside every middleware, so it carries the security headers itself."""
+    log.error("dashboard: %s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "internal error"}, status_code=500, headers=SECURITY_HEADERS)
+    return PlainTextResponse("服务器内部错误", status_code=500, headers=SECURITY_HEADERS)
 
 
 def secret_key(data_dir: Path, configured: str | None) -> str:

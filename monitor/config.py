@@ -152,6 +152,7 @@ class Settings:
     web_port: int = 8080
     admin_password: str | None = field(default=None, repr=False)
     web_secret: str | None = field(default=None, repr=False)
+    web_secure_cookies: bool = False  # the session cookie is `Secure` (the dashboard is served over HTTPS)
     environment: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -200,6 +201,7 @@ class Settings:
             web_port=int(_number(env, "NIANBAO_WEB_PORT", 8080, minimum=0)),
             admin_password=env.get("NIANBAO_ADMIN_PASSWORD") or None,
             web_secret=env.get("NIANBAO_WEB_SECRET") or None,
+            web_secure_cookies=_flag(env, "NIANBAO_WEB_SECURE_COOKIES"),
             environment=env,
         )
 

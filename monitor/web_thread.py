@@ -18,7 +18,8 @@ def dashboard_app(settings: Settings, sessions: sessionmaker[Session], clock: Ca
 
     return create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
                       admin_password=settings.admin_password,
-                      secret_key=secret_key(settings.data_dir, settings.web_secret))
+                      secret_key=secret_key(settings.data_dir, settings.web_secret),
+                      https_only=settings.web_secure_cookies)
 
 
 def uvicorn_server(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime],
