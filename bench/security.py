@@ -39,6 +39,7 @@ def _crawl(repo: Path, data_dir: Path, registry: str, **env: str) -> tuple[str, 
 
 
 def canary(repo: Path) -> None:
+    sys.path.insert(0, str(ROOT))
     from sandbox.hostile_sites import Canary, HostileSite
 
     target = Canary()
@@ -53,6 +54,7 @@ def canary(repo: Path) -> None:
 
 
 def pager(repo: Path, timeout: float) -> None:
+    sys.path.insert(0, str(ROOT))
     from sandbox.hostile_sites import Canary, HostileSite, pager_registry
 
     site = HostileSite(Canary())
@@ -120,8 +122,9 @@ def _post(opener: urllib.request.OpenerDirector, url: str, data: dict[str, str])
         return int(error.code)
 
 
-def dispatch(rounds: int) -> None:
+def dispatch(rounds: int, repo: Path) -> None:
     """Two dispatcher processes over one SQLite outbox, `rounds` times 30 alerts: duplicates sent."""
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(repo), str(ROOT / "tests")])  # the spawned dispatchers
     from test_dispatch_race import PER_ROUND, race
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,10 +141,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="login attack duration")
     parser.add_argument("--rounds", type=int, default=20, help="dispatch race rounds")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
+    if args.repo != ROOT and set(args.what) & {"canary", "pager"}:
+        parser.error("with --repo, run canary/pager apart from login/dispatch (they import this checkout)")
+    sys.path[:0] = [str(args.repo), str(args.repo / "tests"), str(ROOT / "tests")]  # --repo's code
     for what in args.what:
         {"canary": lambda: canary(args.repo), "pager": lambda: pager(args.repo, 120),
-         "login": lambda: login(args.seconds), "dispatch": lambda: dispatch(args.rounds)}[what]()
+         "login": lambda: login(args.seconds), "dispatch": lambda: dispatch(args.rounds, args.repo)}[what]()
 
 
 if __name__ == "__main__":

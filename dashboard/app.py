@@ -207,7 +207,7 @@ class Dashboard:
         client = request.client.host if request.client else "unknown"
         wait = self.throttle.wait(client)
         if wait > 0:  # the password is not even looked at
-            log.warning("dashboard login from %s refused: throttled for %.0f s more", client, wait)
+            self.throttle.refused(client, wait)
             response = await run_in_threadpool(
                 self.render, request, "login.html", {"error": f"尝试次数过多，请 {wait:.0f} 秒后再试"}, 429)
             response.headers["Retry-After"] = str(max(int(wait + 0.999), 1))

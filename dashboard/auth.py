@@ -28,6 +28,7 @@ class _Failures:
     count: int = 0
     blocked_until: float = 0.0
     last: float = 0.0
+    refusal_logged: float = 0.0  # the blocked_until whose refusals were logged (once per wait)
 
 
 class LoginThrottle:
@@ -51,6 +52,15 @@ class LoginThrottle:
             waits = [f.blocked_until - now for key in (("client", client), ("account", account))
                      if (f := self.failures.get(key)) is not None]
         return max([0.0, *waits])
+
+    def refused(self, client: str, wait: float) -> None:
+        """Log a throttled attempt: once per wait and client, not once per request of a flood."""
+        with self.lock:
+            record = self.failures.get(("client", client)) or self.failures.get(("account", ACCOUNT))
+            if record is None or record.refusal_logged == record.blocked_until:
+                return
+            record.refusal_logged = record.blocked_until
+        log.warning("dashboard login from %s refused: throttled for %.0f s more", client, wait)
 
     def failed(self, client: str, account: str = ACCOUNT) -> float:
         now = self.clock()
