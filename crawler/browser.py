@@ -24,8 +24,10 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
         self.allowed = allowed_hosts(crawler.settings.getlist("NIANBAO_ALLOWED_HOSTS"))
-        self.guard = GuardProxy(self.allowed)
-        crawler.nianbao_browser_guard = self.guard
+        self.guard = GuardProxy(self.allowed, self._refused)
+
+    def _refused(self, target: str) -> None:
+        self.stats.inc_value("nianbao/refused_ssrf")
 
     async def _maybe_launch_browser(self) -> None:
         if not self.guard.port:
@@ -54,7 +56,7 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         try:
             await loop.run_in_executor(None, check_url, request.url, self.allowed)
         except ForbiddenAddress as exc:
-            self.guard.refused.append(request.url)
+            self._refused(request.url)
             log.warning("browser refused: %s", exc)
             await route.abort("blockedbyclient")
             return

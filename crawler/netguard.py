@@ -22,7 +22,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -163,9 +163,9 @@ class GuardProxy:
     connection checked and pinned with `resolve_checked`. Plain HTTP is one request per connection
     (`Connection: close`), so every request's host is checked."""
 
-    def __init__(self, allowed: frozenset[str]) -> None:
+    def __init__(self, allowed: frozenset[str], on_refused: Callable[[str], None] | None = None) -> None:
         self.allowed = allowed
-        self.refused: list[str] = []
+        self.on_refused = on_refused or (lambda target: None)
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
 
@@ -195,7 +195,7 @@ class GuardProxy:
         try:
             addresses = await loop.run_in_executor(None, resolve_checked, host, port, self.allowed)
         except ForbiddenAddress as exc:
-            self.refused.append(f"{host}:{port}")
+            self.on_refused(f"{host}:{port}")
             log.warning("browser refused: %s", exc)
             return None
         return await asyncio.wait_for(asyncio.open_connection(addresses[0], port), 30)
