@@ -132,3 +132,36 @@ def test_a_pager_claiming_two_million_pages_stops_at_the_bound(hostile: tuple[Ho
     sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'nianbao.db'}"))
     with sessions() as session:
         assert [s.key for s in session.scalars(select(Site))] == ["pager-bomb"]
+
+
+def test_the_budget_bounds_requests_per_site_and_tells_the_spider() -> None:
+    from scrapy import Request, Spider
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from crawler.middlewares import CrawlBudgetMiddleware
+
+    class Recording(Spider):
+        name = "recording"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cut: list[str] = []
+
+        def request_cut(self, request: Request) -> None:
+            self.cut.append(request.url)
+
+    crawler = get_crawler(Recording, {"NIANBAO_MAX_LIST_PAGES": 3, "NIANBAO_MAX_REQUESTS_PER_SITE": 5})
+    crawler.spider = spider = Recording()
+    budget = CrawlBudgetMiddleware.from_crawler(crawler)
+    first = HtmlResponse("http://gov.example/list.htm", body=b"", request=Request(
+        "http://gov.example/list.htm", meta={"site": "a", "list_url": "http://gov.example/list.htm"}))
+    pages = [Request(f"http://gov.example/list_{n}.htm", meta={"site": "a", "list_url": f"list_{n}"})
+             for n in range(1, 6)]
+    details = [Request(f"http://gov.example/d{n}.htm", meta={"site": "a"}) for n in range(6)]
+    other = [Request("http://other.example/d.htm", meta={"site": "b"})]
+    passed = [r.url for r in budget.process_spider_output(first, [*pages, *details, *other], spider)]
+    assert passed == [r.url for r in pages[:2] + details[:3] + other]  # 2 more list pages; 5 requests in all
+    assert spider.cut == [r.url for r in pages[2:] + details[3:]]
+    assert crawler.stats is not None and crawler.stats.get_value("nianbao/cut_off") == 6
+    assert "cut off after 3 pages" in crawler.stats.get_value("nianbao/cut_off/a")
