@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from notifier.matching import region_code
+from domain.regions import RegionNotFound, resolve_region
 
 from . import queries
 
@@ -71,12 +71,14 @@ def text_param(params: QueryParams, name: str) -> str | None:
 
 
 def region_param(params: QueryParams) -> str | None:
+    """A province, city or county by name or code, as the 行政区划代码 prefix that covers it and what lies
+    under it; what no region is called is kept as typed (and matches nothing)."""
     value = text_param(params, "region")
     if not value:
         return None
     try:
-        return region_code(value)
-    except ValueError:
+        return resolve_region(value.strip()).prefix
+    except RegionNotFound:
         return value
 
 

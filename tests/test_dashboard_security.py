@@ -237,3 +237,10 @@ def test_pages_and_api_do_not_import_each_other() -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             assert not any(alias.name.startswith("_") for alias in node.names), "app.py: private import"
+
+
+def test_regions_are_cities_and_counties_too(board: dict[str, Any]) -> None:
+    client = board["client"]
+    totals = {region: client.get("/api/reports", params={"region": region}).json()["total"]
+              for region in ("江苏", "淮安市", "洪泽区", "320813", "北京", "淮按")}
+    assert totals == {"江苏": 2, "淮安市": 2, "洪泽区": 2, "320813": 2, "北京": 0, "淮按": 0}
