@@ -25,6 +25,16 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         super().__init__(crawler)
         self.allowed = allowed_hosts(crawler.settings.getlist("NIANBAO_ALLOWED_HOSTS"))
         self.guard = GuardProxy(self.allowed, self._refused)
+        self.abort_request = self._abort  # the check for the spider's own pages, off the event loop
+
+    async def _abort(self, request: Any) -> bool:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, check_url, request.url, self.allowed)
+        except ForbiddenAddress as exc:
+            self._refused(request.url)
+            log.warning("browser refused: %s", exc)
+            return True
+        return bool(request.resource_type in ("image", "media", "font"))
 
     def _refused(self, target: str) -> None:
         self.stats.inc_value("nianbao/refused_ssrf")

@@ -225,7 +225,7 @@ class GuardProxy:
             return
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = [line for line in rest.split(b"\r\n") if line and not line.lower().startswith(
-            (b"proxy-connection:", b"connection:", b"keep-alive:"))]
+            (b"proxy-connection:", b"proxy-authorization:", b"connection:", b"keep-alive:"))]
         upstream[1].write(f"{method} {path} {version}\r\n".encode("latin-1") + b"\r\n".join(headers) +
                           b"\r\nConnection: close\r\n\r\n")
         await _pipe_both(reader, writer, *upstream)
