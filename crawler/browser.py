@@ -55,9 +55,9 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         wrapper = await super()._create_browser_context(
             name, {**(context_kwargs or {}), "service_workers": "block"}, spider)
         context = wrapper.context
-        await context.route("**/*", self._route)
+        await context.route("**", self._route)
         if hasattr(context, "route_web_socket"):
-            await context.route_web_socket("**/*", _refuse_web_socket)
+            await context.route_web_socket("**", _refuse_web_socket)
         context.on("page", _close_popup)
         return wrapper
 
