@@ -141,5 +141,5 @@ class CrawlBudgetMiddleware:
                 stats.set_value(f"nianbao/cut_off/{site}", reason)
         note = getattr(self.crawler.spider, "request_cut", None)
         if note is not None:
-            note(request)
+            note(request, reason)
         return False

@@ -160,7 +160,7 @@ def site_result(sessions: sessionmaker[Session], site_id: int, at: datetime, *, 
         assert site is not None
         site.last_poll_at = at
         if ok and entries > 0:
-            site.last_success_at, site.broken_since, site.last_error = at, None, None
+            site.last_success_at, site.broken_since, site.last_error = at, None, error  # e.g. a cut-off pass
             return None
         if not ok:
             site.last_error = error or "the list could not be fetched"

@@ -131,7 +131,9 @@ def test_a_pager_claiming_two_million_pages_stops_at_the_bound(hostile: tuple[Ho
     assert "pager-bomb: list" in log and "cut off after 4 pages" in log
     sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'nianbao.db'}"))
     with sessions() as session:
-        assert [s.key for s in session.scalars(select(Site))] == ["pager-bomb"]
+        site_row = session.scalars(select(Site)).one()
+        assert site_row.key == "pager-bomb" and site_row.last_success_at is not None
+        assert site_row.last_error is not None and "cut off after 4 pages" in site_row.last_error
 
 
 def test_the_budget_bounds_requests_per_site_and_tells_the_spider() -> None:
@@ -148,7 +150,7 @@ def test_the_budget_bounds_requests_per_site_and_tells_the_spider() -> None:
             super().__init__()
             self.cut: list[str] = []
 
-        def request_cut(self, request: Request) -> None:
+        def request_cut(self, request: Request, reason: str) -> None:
             self.cut.append(request.url)
 
     crawler = get_crawler(Recording, {"NIANBAO_MAX_LIST_PAGES": 3, "NIANBAO_MAX_REQUESTS_PER_SITE": 5})

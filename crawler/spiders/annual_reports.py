@@ -157,11 +157,12 @@ class AnnualReportSpider(scrapy.Spider):
             self.crawler.stats.inc_value(f"nianbao/events/{event}")
         self.crawler.stats.inc_value("nianbao/sites_done")
 
-    def request_cut(self, request: scrapy.Request) -> None:
+    def request_cut(self, request: scrapy.Request, reason: str) -> None:
         """The poll's budget (crawler.middlewares.CrawlBudgetMiddleware) dropped `request`: the site's list is
-        incomplete, and a dropped list page is no longer awaited."""
+        incomplete, the reason is the site's status, and a dropped list page is no longer awaited."""
         key = request.meta["site"]
         self.complete[key] = False
+        self.errors.setdefault(key, reason)
         if "list_url" in request.meta:
             self.pending[key] -= 1
 
