@@ -35,6 +35,8 @@ _REFUSED_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "2002::/16",       # 6to4: embeds an IPv4 address, possibly a private one
     "fec0::/10",       # deprecated site-local
     "64:ff9b:1::/48",  # local-use NAT64
+    "::/96",           # deprecated IPv4-compatible (::127.0.0.1)
+    "::ffff:0:0/96",   # IPv4-translated (SIIT)
 ))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 PIN_SECONDS = 600.0  # a poll's lifetime: one lookup per name, the checked address used throughout
@@ -59,7 +61,7 @@ def refusal(address: str) -> str | None:
         if embedded is not None and refusal(str(embedded)) is not None:
             return f"{address} embeds the non-global address {embedded}"
     if any(ip in network for network in _REFUSED_NETWORKS):
-        return f"{address} is in a refused range (carrier-grade NAT, 6to4, site-local or local NAT64)"
+        return f"{address} is in a refused range (carrier-grade NAT, 6to4, site-local, NAT64 or IPv4-embedding)"
     if not ip.is_global or ip.is_multicast:
         return f"{address} is not a globally routable address"
     return None
