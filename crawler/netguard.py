@@ -36,7 +36,7 @@ _REFUSED_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
     "fec0::/10",       # deprecated site-local
     "64:ff9b:1::/48",  # local-use NAT64
     "::/96",           # deprecated IPv4-compatible (::127.0.0.1)
-    "::ffff:0:0/96",   # IPv4-translated (SIIT)
+    "::ffff:0:0:0/96", # IPv4-translated (SIIT)
 ))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 PIN_SECONDS = 600.0  # a poll's lifetime: one lookup per name, the checked address used throughout
