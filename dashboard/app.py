@@ -89,10 +89,12 @@ class Dashboard:
     def is_admin(self, request: Request) -> bool:
         """Logged in: the cookie's token names a session that is neither revoked nor expired (checked in the
         database, once per request)."""
-        if "admin" not in request.state._state:
+        known = getattr(request.state, "admin", None)
+        if known is None:
             token = request.session.get("sid")
-            request.state.admin = self.admin_password is not None and token is not None and self.logins.valid(token)
-        return bool(request.state.admin)
+            known = self.admin_password is not None and token is not None and self.logins.valid(token)
+            request.state.admin = known
+        return bool(known)
 
     # ------------------------------------------------------------------ pages
     def overview(self, request: Request) -> Response:
