@@ -41,6 +41,22 @@ def unsubscribe(session: Session, channel: str, address: str, subscription_id: i
     return len(rows)
 
 
+def active_subscriptions(session: Session, channel: str | None = None, address: str | None = None
+                         ) -> list[Subscription]:
+    query = select(Subscription).where(Subscription.active.is_(True)).order_by(Subscription.id)
+    if channel is not None:
+        query = query.where(Subscription.channel == channel)
+    if address is not None:
+        query = query.where(Subscription.address == address)
+    return list(session.scalars(query))
+
+
+def remove_subscription(session: Session, subscription_id: int) -> bool:
+    """Stop one subscription by its number; False when there is no such active one."""
+    row = session.get(Subscription, subscription_id)
+    return row is not None and bool(unsubscribe(session, row.channel, row.address, row.id))
+
+
 def describe(subscription: Subscription) -> str:
     scope = subscription.scope or {}
     parts = [f"地区{'、'.join(scope['regions'])}" if scope.get("regions") else "",
