@@ -8,15 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .regions import RegionNotFound, resolve_region
 from .vocabulary import alert_kind
 
 
 def region_prefix(text: str) -> str:
-    """A stored region (a code or code prefix) as the prefix that covers it: 320800 → 3208, 320000 → 32."""
+    """A stored region as the code prefix that covers it: 320800 → 3208, 320000 → 32, 3208 → 3208; a name
+    stored by an older version (江苏, 淮安市) → its prefix; what cannot be resolved stays as it is (and so
+    matches nothing)."""
     text = text.strip()
     if text.isdigit() and len(text) == 6:
         return text[:2] if text.endswith("0000") else text[:4] if text.endswith("00") else text
-    return text
+    if text.isdigit():
+        return text
+    try:
+        return resolve_region(text).prefix
+    except RegionNotFound:
+        return text
 
 
 @dataclass(frozen=True)

@@ -352,7 +352,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             row = subscribe(session, channel=args.channel, address=args.address, regions=args.region,
                             agencies=args.agency, kinds=args.kinds.split(",") if args.kinds else None,
                             now=settings.clock()())
-        except ValueError as exc:
+        except (ValueError, LookupError) as exc:
             raise SystemExit(f"nianbao: {exc}") from None
         print("subscribed: " + describe(row))
     return EXIT_OK

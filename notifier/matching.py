@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.alerts import Scope, matches, region_prefix
+from domain.regions import RegionNotFound, region_by_code, region_label, resolve_region
 from domain.vocabulary import ALERT_KIND_LABELS
 from domain.vocabulary import alert_kind as _alert_kind
 
@@ -26,14 +27,19 @@ def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:
 
 
 def region_code(text: str) -> str:
-    """A region as given by a person: a code (prefix) or a province's name."""
+    """A region as a person gives it — any province, city or county, with or without 省/市/区/县, qualified
+    (江苏省淮安市) or not, or its code — as the code prefix stored in a subscription. Raises RegionNotFound
+    (a Chinese message with suggestions) for what the table does not know."""
     text = text.strip()
-    if text.isdigit():
-        return region_prefix(text)
-    for name, code in PROVINCES.items():
-        if text.startswith(name):
-            return code
-    return text
+    if text.isdigit() and len(text) in (2, 4, 6) and region_by_code(text.ljust(6, "0")) is None:
+        raise RegionNotFound(text, [])
+    return resolve_region(text).prefix if not text.isdigit() else region_prefix(text)
 
 
-__all__ = ["ALERT_KINDS", "PROVINCES", "Scope", "alert_kind", "matches", "region_code"]
+def region_name(prefix: str) -> str:
+    """A stored region prefix as people read it: 3208 → 江苏省淮安市."""
+    return region_label(prefix.ljust(6, "0")) if prefix.isdigit() and len(prefix) <= 6 else prefix
+
+
+__all__ = ["ALERT_KINDS", "PROVINCES", "RegionNotFound", "Scope", "alert_kind", "matches", "region_code",
+           "region_name"]

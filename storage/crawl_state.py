@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import ListCheck, Sighting, backdated
 from domain.redact import redact
+from domain.regions import region_from_agency_name
 from domain.vocabulary import EventKind
 
 from .events import record_event
@@ -44,6 +45,8 @@ def sync_sites(sessions: sessionmaker[Session], profiles: Iterable[SiteProfileRo
                                 kind=profile.kind or infer_kind(profile.agency), created_at=now)
                 session.add(agency)
                 session.flush()
+            if not agency.region_code and (inferred := region_from_agency_name(profile.agency)) is not None:
+                agency.region_code = inferred.code  # a registry entry without `region`: read it from the name
             site = session.scalar(select(Site).where(Site.key == profile.key))
             if site is None:
                 site = Site(key=profile.key, agency_id=agency.id, platform=profile.platform,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import checks
 from checks.deadlines import Calendar
+from domain.regions import region_from_agency_name
 from domain.time import local_zone
 from domain.vocabulary import DECIDED_STATUSES, EventKind, FindingStatus
 from parser import ParseError, Record
@@ -65,7 +66,7 @@ def _parse_guarded(data: bytes, content_type: str | None) -> Record:
 def _agency(session: Session, origin: Origin, now: datetime) -> Agency:
     agency = session.scalar(select(Agency).where(Agency.name == origin.agency))
     if agency is None:
-        agency = Agency(name=origin.agency, region_code=origin.region,
+        agency = Agency(name=origin.agency, region_code=origin.region or _region_from_name(origin.agency),
                         kind=origin.kind or checks.deadlines.infer_kind(origin.agency), created_at=now)
         session.add(agency)
         session.flush()
@@ -75,6 +76,12 @@ def _agency(session: Session, origin: Origin, now: datetime) -> Agency:
         if origin.kind and agency.kind != origin.kind:
             agency.kind = origin.kind
     return agency
+
+
+def _region_from_name(agency: str) -> str | None:
+    """The 行政区划代码 an agency's name implies (淮安市洪泽区教育局 → 320813), for sources that leave it out."""
+    region = region_from_agency_name(agency)
+    return region.code if region else None
 
 
 def agency_history(session: Session, agency_id: int, exclude_year: int | None) -> list[Record]:
