@@ -437,12 +437,20 @@ def cmd_bot(args: argparse.Namespace) -> int:
     install_log_redaction()
     _, _, sessions, _ = _open_store(args)
     bot = TelegramBot(sessions, settings.clock(), settings.telegram_admins)
+    token = settings.telegram_token.get_secret_value()
+
+    async def until_signalled() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await run_bot(bot, token, settings.telegram_base_url, stop=stop)
+
     try:
-        asyncio.run(run_bot(bot, settings.telegram_token.get_secret_value(), settings.telegram_base_url))
+        asyncio.run(until_signalled())
     except TokenRejected as exc:
         raise SystemExit(f"nianbao: {exc}") from None
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 

@@ -238,6 +238,14 @@ class Settings(BaseModel):
         register_secret(*(secret.get_secret_value() for secret in settings.secrets()))
         return settings
 
+    def __repr__(self) -> str:  # secrets are SecretStr already; URLs may carry a password (NIANBAO_SITES, DB)
+        from domain.redact import redact
+
+        return redact(super().__repr__())
+
+    def __str__(self) -> str:
+        return repr(self)
+
     # ------------------------------------------------------------------ derived
     @property
     def archive_root(self) -> Path:
@@ -298,5 +306,7 @@ def _explain(exc: ValidationError, env: Mapping[str, str], path: str | None) -> 
             where = variable if secret else f"{variable}={raw.strip()!r}"
         else:
             where = f"{variable} ({field_name} in {path})" if path else variable
-        lines.append(f"{where}: {error['msg']}")
+        line = f"{where}: {error['msg']}"
+        if line not in lines:
+            lines.append(line)
     return "; ".join(lines)
