@@ -80,7 +80,7 @@ def test_bad_value_in_the_file_names_variable_and_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"NIANBAO_SMTP_SECURITY \(smtp_security in .*c\.toml\)"):
         Settings.from_env({"NIANBAO_CONFIG": str(config)})
     config.write_text('smtp_hots = "x"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="unknown setting.*smtp_hots"):
+    with pytest.raises(ConfigError, match=r"unknown setting.*smtp_hots"):
         Settings.from_env({"NIANBAO_CONFIG": str(config)})
 
 
