@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable
 
 # a Bot API token: the bot's numeric id, a colon, 35 characters of base64url (looser here, to be safe)
-_TELEGRAM_TOKEN = re.compile(r"\b\d{3,12}:[A-Za-z0-9_-]{8,}")
+_TELEGRAM_TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{16,}")
 _BOT_PATH = re.compile(r"(/bot)[^/\s'\"`]+")  # https://api.telegram.org/bot<token>/getMe
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/\s:@'\"]*):(?P<pw>[^/\s@'\"]*)@")
 HIDDEN = "***"
