@@ -12,13 +12,14 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import KIND_NAMES, Calendar
+from domain.time import local_zone
+from domain.vocabulary import SEVERITY_LABELS
 from storage.models import Agency, DigestSend, Document, Event, Report, Subscription
 
 from .channels import SendFailed, SmtpSettings, smtp_send
@@ -26,10 +27,9 @@ from .matching import Scope
 from .outbox import LEASE, record_failure, record_sent
 from .subscriptions import scope_of
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = local_zone()  # the reporting zone (NIANBAO_TIMEZONE), configured before this module is imported
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html", "j2"]), trim_blocks=False)
-SEVERITY_LABELS = {"error": "错误", "warning": "疑点", "notice": "提示"}
 CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
