@@ -115,11 +115,12 @@ class SubprocessCrawler:
         began = time.monotonic()
         with tempfile.NamedTemporaryFile("w", suffix=".keys", delete=False, encoding="utf-8") as handle:
             handle.write("\n".join(keys))
-        command = [sys.executable, "-m", "monitor.cli", "crawl", "--once", "--sites", self.registry,
+        # the registry goes by environment, not argv: its URL may carry a password, and argv is public (ps)
+        command = [sys.executable, "-m", "monitor.cli", "crawl", "--once",
                    "--site", "@" + handle.name, "--revisit-hours", str(self.revisit_hours), "--json"]
         if self.slot_per_site:
             command.append("--slot-per-site")
-        env = dict(self.environment, **{PARENT_ENV: str(os.getpid())})
+        env = dict(self.environment, **{PARENT_ENV: str(os.getpid()), "NIANBAO_SITES": self.registry})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.log_path, "ab") as log:

@@ -203,3 +203,24 @@ def test_base_url_gets_its_bot_suffix() -> None:
     assert normalize_base_url("http://127.0.0.1:8081") == "http://127.0.0.1:8081/bot"
     assert normalize_base_url("http://127.0.0.1:8081/bot/") == "http://127.0.0.1:8081/bot"
     assert normalize_base_url(None) is None
+
+
+def test_the_monitors_bot_thread_registers_the_command_menu(tmp_path: Path) -> None:
+    """Under `nianbao run` the menu was never registered (only `run_polling` ran post_init)."""
+    from monitor.config import Settings
+    from monitor.daemon import BotThread
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    upgrade(engine)
+    emulator = TelegramEmulator(TOKEN).start()
+    settings = Settings.from_env({"NIANBAO_DATA_DIR": str(tmp_path), "NIANBAO_TELEGRAM_TOKEN": TOKEN,
+                                  "NIANBAO_TELEGRAM_BASE_URL": emulator.base_url})
+    thread = BotThread(settings, session_factory(engine), Clock())
+    thread.start()
+    try:
+        assert emulator.wait_for(lambda: bool(emulator.state.commands), timeout=20)
+        assert "/help" in _reply(emulator, 6, "/help", "可用命令")
+    finally:
+        thread.stop()
+        emulator.shutdown()
+    assert not thread.is_alive()
