@@ -130,3 +130,11 @@ def test_unknown_regions_and_empty_scopes_are_refused(tmp_path: Path) -> None:
     result = nianbao("subscribe", "--channel", "console", "--address", "x", "--region", "淮按",
                      env={"NIANBAO_DATA_DIR": str(tmp_path), "NIANBAO_DATABASE_URL": f"sqlite:///{tmp_path / 'n.db'}"})
     assert result.returncode != 0 and "找不到地区" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_page_date_that_is_not_a_date_is_none() -> None:
+    from parser.extractors.html import page_published
+
+    page = '<html><head><meta name="PubDate" content="2023-02-30 09:00"></head><body>年报</body></html>'
+    assert page_published(page.encode()) is None
+    assert page_published(page.replace("02-30", "02-28").encode()) == "2023-02-28"
