@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from types import TracebackType
 
 # a Bot API token: the bot's numeric id, a colon, 35 characters of base64url (looser here, to be safe)
 _TELEGRAM_TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{16,}")
@@ -65,8 +66,33 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> None:
-    """Put a `RedactingFilter` on every handler of `logger` (default: the root logger) that lacks one."""
+    """Put a `RedactingFilter` on every handler of `logger` (default: the root logger, and Python's last-resort
+    handler) that lacks one. Call again after a library installs its own handler (Scrapy does)."""
     target = logger or logging.getLogger()
-    for handler in target.handlers:
+    handlers = list(target.handlers)
+    if logging.lastResort is not None:  # what prints a warning when no handler is configured
+        handlers.append(logging.lastResort)
+    for handler in handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def install_excepthook() -> None:
+    """Uncaught exceptions (in the main thread and others) print their traceback redacted."""
+    import sys
+    import threading
+    import traceback
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(redact(text))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread else "?"
+        sys.stderr.write(f"Exception in thread {name}:\n")
+        hook(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+    sys.excepthook = hook
+    threading.excepthook = thread_hook

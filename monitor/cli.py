@@ -676,8 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from domain.redact import install_excepthook
+
     from .config import ConfigError
 
+    install_excepthook()  # a traceback that escapes still never shows a token or a password
     args = build_parser().parse_args(argv)
     if args.config:
         os.environ["NIANBAO_CONFIG"] = args.config  # crawl children read the same file
