@@ -278,29 +278,12 @@ def _crawl_subprocess(location: str, args: argparse.Namespace) -> int:
 
 def _crawl_once(settings: Settings, location: str, site: str | None, *, lists_only: bool, revisit_hours: float,
                 slot_per_site: bool = False, as_json: bool = False) -> int:
-    """One Scrapy pass in this process; the settings reach the crawler through Scrapy's settings. Prints its
-    summary: one JSON object (`--json`, what the monitor's crawl runner reads) or a sentence."""
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings as ScrapySettings
+    """One crawl pass in this process; prints its summary: one JSON object (`--json`, what the monitor's crawl
+    runner reads) or a sentence."""
+    from .crawl_runner import crawl_pass
 
-    import crawler.settings as crawler_defaults
-    from crawler.settings import browser_settings
-    from crawler.spiders.annual_reports import AnnualReportSpider
-    from domain.redact import install_log_redaction
-
-    from .crawl_runner import CrawlSummary
-
-    scrapy_settings = ScrapySettings()
-    scrapy_settings.setmodule(crawler_defaults, priority="project")
-    scrapy_settings.update(settings.scrapy_overrides(), priority="cmdline")
-    scrapy_settings.update(browser_settings(settings.allowed_hosts, settings.chromium), priority="cmdline")
-    process = CrawlerProcess(scrapy_settings)
-    install_log_redaction()  # Scrapy's own log handler, installed just now: no password of a registry URL in it
-    crawler = process.create_crawler(AnnualReportSpider)
-    process.crawl(crawler, sites=location, site=site or "", lists_only="1" if lists_only else "",
-                  revisit_hours=str(revisit_hours), slot_per_site="1" if slot_per_site else "")
-    process.start()
-    summary = CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})
+    summary = crawl_pass(settings, location, site, lists_only=lists_only, revisit_hours=revisit_hours,
+                         slot_per_site=slot_per_site)
     print(summary.to_json() if as_json else summary.describe(), flush=True)
     return EXIT_OK if summary.finished else EXIT_UNREADABLE
 

@@ -19,7 +19,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 PARENT_ENV = "NIANBAO_EXIT_WITH_PARENT"
 TERMINATE_GRACE_SECONDS = 20
@@ -164,6 +167,31 @@ class SubprocessCrawler:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def crawl_pass(settings: Settings, location: str, site: str | None, *, lists_only: bool, revisit_hours: float,
+               slot_per_site: bool = False) -> CrawlSummary:
+    """One Scrapy pass in this process (the child's side). The settings reach the crawler through Scrapy's
+    settings — `NIANBAO_SETTINGS` and the values Scrapy itself uses — never through the environment."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings as ScrapySettings
+
+    import crawler.settings as crawler_defaults
+    from crawler.settings import browser_settings
+    from crawler.spiders.annual_reports import AnnualReportSpider
+    from domain.redact import install_log_redaction
+
+    scrapy_settings = ScrapySettings()
+    scrapy_settings.setmodule(crawler_defaults, priority="project")
+    scrapy_settings.update(settings.scrapy_overrides(), priority="cmdline")
+    scrapy_settings.update(browser_settings(settings.allowed_hosts, settings.chromium), priority="cmdline")
+    process = CrawlerProcess(scrapy_settings)
+    install_log_redaction()  # Scrapy's own log handler, installed just now: no password of a registry URL in it
+    crawler = process.create_crawler(AnnualReportSpider)
+    process.crawl(crawler, sites=location, site=site or "", lists_only="1" if lists_only else "",
+                  revisit_hours=str(revisit_hours), slot_per_site="1" if slot_per_site else "")
+    process.start()
+    return CrawlSummary.from_stats(crawler.stats.get_stats() if crawler.stats else {})
 
 
 def exit_with_parent() -> None:
