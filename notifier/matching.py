@@ -26,14 +26,23 @@ def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:
     return kind.value if kind else None
 
 
+class UnknownRegion(RegionNotFound, ValueError):
+    """RegionNotFound that is also a ValueError, for callers that treat any bad input as a ValueError."""
+
+
 def region_code(text: str) -> str:
     """A region as a person gives it — any province, city or county, with or without 省/市/区/县, qualified
     (江苏省淮安市) or not, or its code — as the code prefix stored in a subscription. Raises RegionNotFound
     (a Chinese message with suggestions) for what the table does not know."""
     text = text.strip()
     if text.isdigit() and len(text) in (2, 4, 6) and region_by_code(text.ljust(6, "0")) is None:
-        raise RegionNotFound(text, [])
-    return resolve_region(text).prefix if not text.isdigit() else region_prefix(text)
+        raise UnknownRegion(text, [])
+    if text.isdigit():
+        return region_prefix(text)
+    try:
+        return resolve_region(text).prefix
+    except RegionNotFound as exc:
+        raise UnknownRegion(exc.text, exc.suggestions) from None
 
 
 def region_name(prefix: str) -> str:
@@ -41,5 +50,14 @@ def region_name(prefix: str) -> str:
     return region_label(prefix.ljust(6, "0")) if prefix.isdigit() and len(prefix) <= 6 else prefix
 
 
-__all__ = ["ALERT_KINDS", "PROVINCES", "RegionNotFound", "Scope", "alert_kind", "matches", "region_code",
-           "region_name"]
+__all__ = [
+    "ALERT_KINDS",
+    "PROVINCES",
+    "RegionNotFound",
+    "Scope",
+    "UnknownRegion",
+    "alert_kind",
+    "matches",
+    "region_code",
+    "region_name",
+]

@@ -138,3 +138,10 @@ def test_a_page_date_that_is_not_a_date_is_none() -> None:
     page = '<html><head><meta name="PubDate" content="2023-02-30 09:00"></head><body>年报</body></html>'
     assert page_published(page.encode()) is None
     assert page_published(page.replace("02-30", "02-28").encode()) == "2023-02-28"
+
+
+def test_the_dashboards_region_filter_survives_an_unknown_region() -> None:
+    from dashboard.app import _region
+
+    assert _region("淮安") == "3208" and _region("洪泽区") == "320813"
+    assert _region("淮按") == "淮按"  # no such region: matches nothing, never an HTTP 500
