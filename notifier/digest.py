@@ -23,7 +23,7 @@ from domain.vocabulary import SEVERITY_LABELS
 from storage.models import Agency, DigestSend, Document, Event, Report, Subscription
 
 from .channels import SendFailed, SmtpSettings, smtp_send
-from .matching import Scope
+from .matching import Scope, region_name
 from .outbox import LEASE, record_failure, record_sent
 from .subscriptions import scope_of
 
@@ -71,7 +71,7 @@ def collect(session: Session, scope: Scope, week: str, calendar: Calendar) -> Di
     start, end = week_bounds(week)
     agencies = [a for a in session.scalars(select(Agency)) if scope.covers(a.name, a.region_code)]
     ids = {a.id for a in agencies}
-    label = "全部" if scope.everything else "、".join([*scope.regions, *scope.agencies])
+    label = "全部" if scope.everything else "、".join([*map(region_name, scope.regions), *scope.agencies])
     data = DigestData(week_label=week, start=start.date().isoformat(),
                       end=(end - timedelta(days=1)).date().isoformat(), scope_label=label)
     documents = session.scalars(select(Document).where(Document.first_seen >= start, Document.first_seen < end)
