@@ -6,6 +6,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
@@ -60,6 +61,25 @@ class SmtpSettings:
             object.__setattr__(self, "security", SmtpSecurity(self.security))
         except ValueError:
             raise ValueError(f"SMTP security {self.security!r}: one of none, starttls, ssl") from None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SmtpSettings | None:
+        """For a caller not yet handed the settings object (`monitor.config.Settings.smtp()` is the reader the
+        composition root uses), with the same rules: NIANBAO_SMTP_SECURITY exactly none/starttls/ssl, the port
+        a number; an error names the variable. None without NIANBAO_SMTP_HOST."""
+        host = env.get("NIANBAO_SMTP_HOST")
+        if not host:
+            return None
+        security = env.get("NIANBAO_SMTP_SECURITY") or "none"
+        if security not in {s.value for s in SmtpSecurity}:
+            raise ValueError(f"NIANBAO_SMTP_SECURITY={security!r}: one of none, starttls, ssl")
+        raw_port = env.get("NIANBAO_SMTP_PORT") or ""
+        if raw_port and not (raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536):
+            raise ValueError(f"NIANBAO_SMTP_PORT={raw_port!r}: a port number")
+        port = int(raw_port) if raw_port else {"ssl": 465, "starttls": 587}.get(security, 25)
+        return cls(host=host, port=port, sender=env.get("NIANBAO_SMTP_FROM") or cls.sender,
+                   username=env.get("NIANBAO_SMTP_USER") or None, password=env.get("NIANBAO_SMTP_PASSWORD") or None,
+                   security=security)
 
 
 def smtp_send(settings: SmtpSettings, message: EmailMessage) -> str:

@@ -155,3 +155,13 @@ def test_digest_send_uses_the_config_files_smtp_host(tmp_path: Path) -> None:
     finally:
         controller.stop()
     assert [str(m["From"]) for m in inbox.messages] == ["digest@example.org"]
+
+
+def test_the_smtp_adapter_for_other_callers_has_the_same_rules() -> None:
+    assert SmtpSettings.from_env({}) is None
+    smtp = SmtpSettings.from_env({"NIANBAO_SMTP_HOST": "m", "NIANBAO_SMTP_SECURITY": "ssl"})
+    assert smtp is not None and (smtp.port, smtp.security) == (465, "ssl")
+    for name, value in (("NIANBAO_SMTP_SECURITY", "tls"), ("NIANBAO_SMTP_SECURITY", "SSL"),
+                        ("NIANBAO_SMTP_PORT", "abc")):
+        with pytest.raises(ValueError, match=name):
+            SmtpSettings.from_env({"NIANBAO_SMTP_HOST": "m", name: value})
