@@ -111,7 +111,7 @@ async def run_bot(bot: TelegramBot, token: str, base_url: str | None, *, stop: a
         except InvalidToken:
             raise TokenRejected("the Bot API rejected the Telegram token (wrong or revoked); set a valid "
                                 "NIANBAO_TELEGRAM_TOKEN") from None
-        except (NetworkError, OSError) as exc:  # the Bot API down or unreachable at start: try again
+        except (TelegramError, OSError) as exc:  # the Bot API down, unreachable or busy at start: try again
             log.warning("telegram bot: Bot API unreachable (%s); retrying in %.0f s", redact(str(exc), [token]),
                         delay)
             with contextlib.suppress(TimeoutError):

@@ -224,3 +224,16 @@ def test_the_monitors_bot_thread_registers_the_command_menu(tmp_path: Path) -> N
         thread.stop()
         emulator.shutdown()
     assert not thread.is_alive()
+
+
+def test_bot_api_errors_at_start_are_retried(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    upgrade(engine)
+    emulator = TelegramEmulator(TOKEN).start()
+    emulator.fail_next(502, calls=2)  # getMe answers 502 twice, then the bot starts
+    run = BotRun(TelegramBot(session_factory(engine), Clock()), emulator.base_url, first_delay=0.2)
+    try:
+        assert emulator.wait_for(lambda: bool(emulator.state.commands), timeout=20) and run.error is None
+    finally:
+        run.close()
+        emulator.shutdown()
