@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from domain.vocabulary import FindingStatus, Severity
 from parser import Limits, ParseError, Record
 from parser.guard import parse_guarded
 
@@ -192,7 +193,8 @@ def cmd_findings(args: argparse.Namespace) -> int:
             raise SystemExit("nianbao: give the FINGERPRINT of the finding")
         with sessions() as session, session.begin():
             try:
-                changed = decide(session, args.fingerprint, "dismissed" if args.action == "dismiss" else "confirmed",
+                decision = FindingStatus.DISMISSED if args.action == "dismiss" else FindingStatus.CONFIRMED
+                changed = decide(session, args.fingerprint, decision.value,
                                  note=args.note or "", by=args.by, at=datetime.now(UTC))
             except LookupError as exc:
                 raise SystemExit(f"nianbao: {exc}") from None
@@ -561,8 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     findings.add_argument("action", nargs="?", choices=("list", "dismiss", "confirm"), default="list")
     findings.add_argument("fingerprint", nargs="?",
                           help="with dismiss/confirm: the finding's fingerprint (or a unique prefix)")
-    findings.add_argument("--severity", choices=("error", "warning", "notice"))
-    findings.add_argument("--status", choices=("open", "confirmed", "dismissed", "resolved"))
+    findings.add_argument("--severity", choices=[s.value for s in Severity])
+    findings.add_argument("--status", choices=[s.value for s in FindingStatus])
     findings.add_argument("--note", help="why (with dismiss/confirm)")
     findings.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decided (default: $USER)")
     findings.add_argument("--json", action="store_true")

@@ -9,6 +9,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from domain.redact import redact
+from domain.vocabulary import FindingStatus
 from storage.models import Delivery, DigestSend, FindingRow, MonitorState, Report, Site
 
 JOB_TABLE = "apscheduler_jobs"  # APScheduler's job store, in the project's database
@@ -54,7 +55,8 @@ def status_text(session: Session, now: datetime | None = None) -> str:
     last = max((s.last_poll_at for s in sites if s.last_poll_at), default=None)
     planned = [s.next_poll_at for s in sites if s.next_poll_at]
     by_year = session.execute(select(Report.year, func.count()).group_by(Report.year).order_by(Report.year)).all()
-    findings = session.execute(select(FindingRow.severity, func.count()).where(FindingRow.status == "open")
+    findings = session.execute(select(FindingRow.severity, func.count())
+                               .where(FindingRow.status == FindingStatus.OPEN.value)
                                .group_by(FindingRow.severity)).all()
     deliveries = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
     digests = session.execute(select(DigestSend.status, func.count()).group_by(DigestSend.status)).all()
