@@ -132,6 +132,18 @@ def test_a_sites_stored_error_is_redacted(tmp_path: Path) -> None:
         agency = session.scalars(select(Agency)).one()
     assert rows[0].last_error and SITES_PASSWORD not in rows[0].last_error
     assert agency.region_code == "320813"  # a registry entry without `region`: read from the agency's name
+    from starlette.testclient import TestClient
+
+    from dashboard.app import create_app
+    from storage import Archive
+
+    app = create_app(sessions, Archive(tmp_path / "archive"), clock=lambda: now, admin_password=None,
+                     secret_key="k" * 32)
+    with TestClient(app) as client:
+        page = client.get("/")
+        detail = client.get(f"/agencies/{agency.id}")
+    assert page.status_code == 200 and "x.example/list" in page.text and SITES_PASSWORD not in page.text
+    assert detail.status_code == 200 and SITES_PASSWORD not in detail.text
 
 
 def test_redact_leaves_ordinary_text_alone() -> None:
