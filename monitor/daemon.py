@@ -343,6 +343,11 @@ def build_channels(settings: Settings) -> tuple[dict[str, Channel], SmtpSettings
     smtp = SmtpSettings.from_env(settings.environment or dict(os.environ))
     if smtp is not None:
         channels["email"] = EmailChannel(smtp)
+    from notifier.channels import reach_channels
+    from notifier.links import PublicLinks
+
+    env = settings.environment or dict(os.environ)
+    channels.update(reach_channels(env, smtp, PublicLinks.from_env(env, settings.data_dir)))
     if settings.telegram_token:
         from notifier.telegram_bot import TelegramChannel
 
