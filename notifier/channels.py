@@ -113,9 +113,9 @@ class WebhookChannel:
 
 def reach_channels(env: dict[str, str], smtp: SmtpSettings | None, links: PublicLinks) -> dict[str, Channel]:
     """E-mail with unsubscribe links, and the native work-chat robots (企业微信, 钉钉, 飞书)."""
-    from .workchat import robot_channels
+    from .workchat import allowed_hosts_from_env, robot_channels
 
-    channels: dict[str, Channel] = dict(robot_channels(links))
+    channels: dict[str, Channel] = dict(robot_channels(links, allowed_hosts=allowed_hosts_from_env(env)))
     if smtp is not None:
         channels["email"] = EmailChannel(smtp, links)
     return channels

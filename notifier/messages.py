@@ -251,8 +251,10 @@ def _finding(alert: Alert, payload: dict[str, Any]) -> None:
     quote = str(payload.get("text") or "")
     if quote and quote != str(payload.get("printed")):
         alert.details.append(f"原文摘录：“{quote[:200]}”")
-    if severity in ("error", "warning"):
-        alert.rule = RULES.get(rule)
+    if severity in ("error", "warning") and rule in RULES:
+        alert.rule = f"{RULES[rule]}（规则编号 {rule}）"
+    elif rule:
+        alert.details.append(f"规则编号：{rule}")
 
 
 def render(kind: str, payload: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import hmac
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
@@ -55,8 +55,8 @@ def mask(address: str) -> str:
     return f"{parts.scheme}://{parts.hostname}/…{tail}"
 
 
-def allowed_hosts_from_env() -> frozenset[str]:
-    raw = os.environ.get("NIANBAO_WEBHOOK_ALLOWED_HOSTS", "")
+def allowed_hosts_from_env(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    raw = (os.environ if env is None else env).get("NIANBAO_WEBHOOK_ALLOWED_HOSTS", "")
     return frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
 
 
@@ -71,7 +71,7 @@ class Card:
 def card_of(text: str, links: PublicLinks | None) -> Card:
     alert: Alert | None = getattr(text, "alert", None)
     if alert is None:
-        first, _, rest = str(text).partition("\n")
+        first = str(text).partition("\n")[0]
         return Card(title=inert(first)[:60], markdown=inert(str(text)).replace("\n", "\n\n"))
     subscription_id = getattr(text, "subscription_id", None)
     manage = links.manage(subscription_id, getattr(text, "nonce", None)) \
@@ -125,7 +125,8 @@ class Robot:
         code = answer.get("errcode")
         return code == 0, code if isinstance(code, int) else None, str(answer.get("errmsg") or "")
 
-    def valid_url(self, url: str) -> bool:
+    @classmethod
+    def valid_url(cls, url: str) -> bool:
         raise NotImplementedError
 
     # the common part
@@ -171,7 +172,8 @@ class WeComRobot(Robot):
     name = "wecom"
     label = "企业微信群机器人"
 
-    def valid_url(self, url: str) -> bool:
+    @classmethod
+    def valid_url(cls, url: str) -> bool:
         parts = urlsplit(url)
         return parts.path.endswith("/cgi-bin/webhook/send") and "key" in dict(parse_qsl(parts.query))
 
@@ -194,7 +196,8 @@ class DingTalkRobot(Robot):
     name = "dingtalk"
     label = "钉钉群机器人"
 
-    def valid_url(self, url: str) -> bool:
+    @classmethod
+    def valid_url(cls, url: str) -> bool:
         parts = urlsplit(url)
         return parts.path.endswith("/robot/send") and "access_token" in dict(parse_qsl(parts.query))
 
@@ -228,7 +231,8 @@ class FeishuRobot(Robot):
     name = "feishu"
     label = "飞书群机器人"
 
-    def valid_url(self, url: str) -> bool:
+    @classmethod
+    def valid_url(cls, url: str) -> bool:
         return "/open-apis/bot/v2/hook/" in urlsplit(url).path
 
     def success(self, answer: dict[str, Any]) -> tuple[bool, int | None, str]:
@@ -257,14 +261,15 @@ class FeishuRobot(Robot):
 ROBOTS: dict[str, type[Robot]] = {"wecom": WeComRobot, "dingtalk": DingTalkRobot, "feishu": FeishuRobot}
 
 
-def robot_channels(links: PublicLinks | None = None, *, allowed_hosts: frozenset[str] | None = None) -> dict[str, Robot]:
+def robot_channels(links: PublicLinks | None = None, *,
+                   allowed_hosts: frozenset[str] | None = None) -> dict[str, Robot]:
     return {name: kind(links, allowed_hosts=allowed_hosts) for name, kind in ROBOTS.items()}
 
 
 def guess_platform(url: str) -> str | None:
     """The platform a pasted webhook URL belongs to, from its path (the hosts differ in tests)."""
     for name, kind in ROBOTS.items():
-        if kind.__new__(kind).valid_url(url):
+        if kind.valid_url(url):
             return name
     return None
 

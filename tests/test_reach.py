@@ -1,0 +1,305 @@
+"""Reaching people without a shell: sign-up on the dashboard by e-mail (double opt-in through a real SMTP
+server, aiosmtpd) and by work-chat robot (local emulators answering like 企业微信, 钉钉 and 飞书), alerts with
+their numbers and links in every channel, RFC 8058 one-click unsubscribe, refused private webhooks and
+rate limits — all against a live dashboard (uvicorn) and, for the form, chromium."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import Clock, Inbox, free_port
+from sqlalchemy import select
+
+from dashboard.app import create_app
+from dashboard.subscribe import ReachSettings
+from notifier.channels import EmailChannel, SmtpSettings
+from notifier.links import PublicLinks
+from notifier.outbox import dispatch
+from notifier.workchat import robot_channels
+from sandbox.reportgen import generate, render_html
+from sandbox.reportgen.plant import PLANTS
+from sandbox.workchat import RobotServer
+from storage import Archive, make_engine, session_factory, upgrade
+from storage.ingest import Origin, ingest
+from storage.models import Delivery, Subscription
+
+SECRET = "test-web-secret"
+T0 = datetime(2025, 2, 10, 9, tzinfo=UTC)
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def report(agency: str, year: int, seed: int, planted: str | None = "T3-BALANCE") -> bytes:
+    spec = generate(random.Random(seed), agency=agency, year=year)
+    if planted:
+        result = PLANTS[planted](spec, random.Random(seed))
+        assert result is not None
+        spec = result.spec
+    return render_html(spec, published=f"{year + 1}-01-15")
+
+
+class World:
+    """A live dashboard over a fresh database, an SMTP server and the robot emulators."""
+
+    def __init__(self, tmp: Path) -> None:
+        engine = make_engine(f"sqlite:///{tmp / 'n.db'}")
+        upgrade(engine)
+        self.sessions = session_factory(engine)
+        self.archive = Archive(tmp / "archive")
+        self.clock = Clock(T0)
+        self.inbox = Inbox()
+        self.smtp_port = free_port()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.smtp_port)
+        self.controller.start()
+        self.smtp = SmtpSettings(host="127.0.0.1", port=self.smtp_port, sender="alerts@nianbao.example", timeout=5)
+        self.robots = RobotServer()
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.links = PublicLinks(self.base, SECRET)
+        app = create_app(self.sessions, self.archive, clock=self.clock, admin_password=None, secret_key=SECRET)
+        app.state.reach = ReachSettings(smtp=self.smtp, public_url=self.base, per_address=3, per_client=50,
+                                        webhook_allowed_hosts=frozenset({"127.0.0.1"}))
+        self.reach: ReachSettings = app.state.reach
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.seed = 0
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.controller.stop()
+        self.robots.close()
+
+    def channels(self) -> dict[str, Any]:
+        return {"email": EmailChannel(self.smtp, self.links),
+                **robot_channels(self.links, allowed_hosts=frozenset({"127.0.0.1"}))}
+
+    def publish(self, agency: str, region: str, planted: str | None = "T3-BALANCE") -> int:
+        self.seed += 1
+        self.clock.now += timedelta(minutes=10)
+        result = ingest(self.sessions, self.archive, report(agency, 2024, self.seed, planted),
+                        Origin(agency=agency, region=region, url=f"https://gov.example/{region}/{self.seed}.htm",
+                               seen_at=self.clock.now))
+        assert result.report_id is not None
+        return result.report_id
+
+    def dispatch(self) -> int:
+        self.clock.now += timedelta(minutes=1)
+        return dispatch(self.sessions, self.channels(), self.clock).sent
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def sign_up(client: httpx.Client, base: str, **fields: Any) -> httpx.Response:
+    page = client.get(f"{base}/subscribe")
+    assert page.status_code == 200 and "订阅提醒" in page.text
+    data = {"csrf": csrf_of(page.text), "scope": "all", "kinds": ["errors"], "channel": "email", **fields}
+    return client.post(f"{base}/subscribe", data=data)
+
+
+def text_of(mail: EmailMessage) -> str:
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(mail: EmailMessage) -> str:
+    part = mail.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def link(text: str, path: str) -> str:
+    match = re.search(r"(http://127\.0\.0\.1:\d+" + re.escape(path) + r"[^\s<>\"]*)", text)
+    assert match, f"no {path} link in: {text[:800]}"
+    return match.group(1)
+
+
+def test_email_sign_up_confirm_alert_one_click_unsubscribe(world: World) -> None:
+    with httpx.Client() as browser:
+        answer = sign_up(browser, world.base, scope="region", region="淮安市", email="Reader@Example.org")
+        assert answer.status_code == 200 and "请查收确认邮件" in answer.text
+    # nothing is active, nothing is sent before the click — not even for an error found meanwhile
+    with world.sessions() as session:
+        (row,) = session.scalars(select(Subscription)).all()
+        assert not row.active and row.scope == {"regions": ["3208"], "agencies": []}
+    world.publish("淮安市洪泽区财政局", "320813")
+    assert world.dispatch() == 0
+    (confirmation,) = world.inbox.messages
+    assert confirmation["To"] == "reader@example.org" and "确认" in confirmation["Subject"]
+    confirm = link(text_of(confirmation), "/subscribe/confirm")
+    assert confirm in html_of(confirmation).replace("&amp;", "&")
+
+    with httpx.Client() as browser:  # the person opens the link: a page with a button (mail scanners only GET)
+        page = browser.get(confirm)
+        assert page.status_code == 200 and "确认订阅" in page.text
+        with world.sessions() as session:
+            assert not session.scalars(select(Subscription)).one().active
+        done = browser.post(confirm, data={"csrf": csrf_of(page.text)})
+        assert done.status_code == 200 and "订阅已确认" in done.text
+
+    inside = world.publish("淮安市清江浦区教育局", "320812")
+    world.publish("杭州市西湖区教育局", "330106")  # outside the scope
+    assert world.dispatch() >= 1
+    alerts = world.inbox.messages[1:]
+    assert alerts and all("淮安市清江浦区教育局" in m["Subject"] for m in alerts)
+    mail = alerts[0]
+    body, page_html = text_of(mail), html_of(mail)
+    for words in ("【错误】淮安市清江浦区教育局 2024年度报告", "位置：表三", "「", "规则：", "链接：https://gov.example/320812/"):
+        assert words in body, (words, body)
+    assert re.search(r"：-?\d+", body), body  # the numbers behind the finding
+    dashboard = link(body, f"/reports/{inside}")
+    assert httpx.get(dashboard).status_code == 200
+    unsubscribe = mail["List-Unsubscribe"].strip("<>")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert unsubscribe in body and "一键退订" in page_html
+
+    # RFC 8058: the mail client POSTs, with no cookie, no login, no CSRF token
+    stopped = httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert stopped.status_code == 200
+    with world.sessions() as session:
+        row = session.scalars(select(Subscription)).one()
+        assert not row.active and row.stopped_at is not None
+    count = len(world.inbox.messages)
+    world.publish("淮安市淮阴区财政局", "320804")
+    world.dispatch()
+    assert len(world.inbox.messages) == count, "mail after unsubscribing"
+    # a forged or altered token stops nothing and reveals nothing
+    assert httpx.post(unsubscribe[:-3] + "xyz", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+
+
+def test_robot_sign_up_is_active_only_when_the_platform_accepted_the_test(world: World) -> None:
+    hook = world.robots.add("dingtalk", "tok-1", secret="SECright")
+    with httpx.Client() as browser:
+        wrong = sign_up(browser, world.base, scope="region", region="淮安", channel="dingtalk", webhook=hook,
+                        secret="SECwrong", kinds=["errors", "new"])
+        assert wrong.status_code == 400 and "订阅未生效" in wrong.text and "加签" in wrong.text
+        unknown = sign_up(browser, world.base, channel="wecom",
+                          webhook=world.robots.url("wecom", "no-such-key"))
+        assert unknown.status_code == 400 and "企业微信表示 Webhook 地址无效" in unknown.text
+        with world.sessions() as session:
+            assert session.scalars(select(Subscription)).all() == []  # nothing kept, not even the key
+        right = sign_up(browser, world.base, scope="region", region="淮安", channel="dingtalk", webhook=hook,
+                        secret="SECright", kinds=["errors"])
+        assert right.status_code == 200 and "订阅已生效" in right.text
+        assert "tok-1" not in right.text and "SECright" not in right.text
+    (test_message,) = world.robots.received("dingtalk", "tok-1")
+    assert "订阅测试" in str(test_message)
+    world.publish("淮安市洪泽区财政局", "320813")
+    assert world.dispatch() >= 1
+    card = world.robots.received("dingtalk", "tok-1")[1]
+    assert card["msgtype"] == "actionCard"
+    text = card["actionCard"]["text"]
+    assert "淮安市洪泽区财政局" in text and "表三" in text and "规则" in text
+    buttons = {b["title"]: b["actionURL"] for b in card["actionCard"]["btns"]}
+    assert buttons["原文"].startswith("https://gov.example/320813/")
+    assert buttons["监测详情"].startswith(f"{world.base}/reports/")
+
+
+def test_private_webhooks_and_floods_are_refused_and_nobody_learns_who_subscribes(world: World) -> None:
+    world.reach.webhook_allowed_hosts = frozenset()  # as in production: 127.0.0.1 is private
+    with httpx.Client() as browser:
+        for url in (world.robots.add("wecom", "k1"), "http://10.1.2.3/cgi-bin/webhook/send?key=x",
+                    "http://169.254.169.254/cgi-bin/webhook/send?key=x", "http://localhost/robot/send?access_token=a"):
+            channel = "dingtalk" if "robot/send" in url else "wecom"
+            answer = sign_up(browser, world.base, channel=channel, webhook=url)
+            assert answer.status_code == 400 and "内部网络" in answer.text, url
+    assert world.robots.requests == 0
+    world.reach.per_address = 2
+    with httpx.Client() as browser:
+        first = sign_up(browser, world.base, email="someone@example.org")
+        fresh = sign_up(browser, world.base, email="nobody-yet@example.org")
+        again = sign_up(browser, world.base, email="someone@example.org")  # already pending: same answer
+
+        def page(r: httpx.Response) -> str:
+            return re.sub(r'value="[^"]+"', "", r.text)
+
+        assert page(first) == page(fresh) == page(again)
+        flood = sign_up(browser, world.base, email="someone@example.org")
+        assert flood.status_code == 400 and "频繁" in flood.text
+    assert len(world.inbox.messages) == 3
+
+
+def test_manage_page_changes_and_stops(world: World) -> None:
+    with httpx.Client() as browser:
+        sign_up(browser, world.base, email="m@example.org", scope="region", region="江苏")
+        confirm = link(text_of(world.inbox.messages[0]), "/subscribe/confirm")
+        page = browser.get(confirm)
+        browser.post(confirm, data={"csrf": csrf_of(page.text)})
+        with world.sessions() as session:
+            row = session.scalars(select(Subscription)).one()
+            manage = world.links.manage(row.id, row.token_nonce)
+        shown = browser.get(manage)
+        assert "m@example.org" in shown.text and "江苏省" in shown.text
+        changed = browser.post(manage, data={"csrf": csrf_of(shown.text), "kinds": ["new", "deadlines"],
+                                             "region": "淮安市", "action": "save"})
+        assert "已保存" in changed.text
+        with world.sessions() as session:
+            row = session.scalars(select(Subscription)).one()
+            assert row.kinds == ["new", "deadlines"] and row.scope["regions"] == ["3208"] and row.active
+        browser.post(manage, data={"csrf": csrf_of(changed.text), "action": "stop"})
+        with world.sessions() as session:
+            assert not session.scalars(select(Subscription)).one().active
+
+
+def test_sign_up_in_chromium(world: World) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{world.base}/")
+            page.click("text=订阅")
+            page.check("input[name=scope][value=region]")
+            page.fill("input[name=region]", "淮安市")
+            page.check("input[name=kinds][value=errors]")
+            page.uncheck("input[name=kinds][value=new]")
+            page.check("input[name=channel][value=email]")
+            page.fill("input[name=email]", "browser@example.org")
+            page.click("form.subscribe button[type=submit]")
+            page.wait_for_selector("text=请查收确认邮件")
+            confirm = link(text_of(world.inbox.messages[0]), "/subscribe/confirm")
+            page.goto(confirm)
+            page.click("text=确认订阅 >> nth=-1")
+            page.wait_for_selector("text=订阅已确认")
+            assert not errors
+        finally:
+            browser.close()
+    with world.sessions() as session:
+        row = session.scalars(select(Subscription)).one()
+        assert row.active and row.kinds == ["errors", "deadlines"] and row.scope["regions"] == ["3208"]
+        assert session.scalars(select(Delivery)).all() == []
