@@ -320,6 +320,19 @@ class Subscriptions:
         return self.board.render(request, "subscribe_confirm.html", {"what": what, "done": done, "token": token,
                                                                      "manage": manage})
 
+    def _stop_targets(self, session: Session, links: PublicLinks, token: str) -> tuple[Subscription,
+                                                                                        list[Subscription]]:
+        """The subscription a stop link names, and what it stops: itself, or (the digest's link) every
+        subscription of its address on its channel."""
+        try:
+            links.read("stop-all", token)
+        except BadToken:
+            row = self._subscription(session, links, "stop", token)
+            return row, [row]
+        row = self._subscription(session, links, "stop-all", token)
+        return row, list(session.scalars(select(Subscription).where(
+            Subscription.channel == row.channel, Subscription.address == row.address)))
+
     async def unsubscribe(self, request: Request) -> Response:
         """RFC 8058 one-click: a POST (body `List-Unsubscribe=One-Click`) stops the subscription at once, with
         no login and no CSRF token (the signed link is the authority). A GET shows the page with the button."""
@@ -328,15 +341,17 @@ class Subscriptions:
         if request.method == "POST":
             await request.form()
             with self.board.sessions() as session, session.begin():
-                row = self._subscription(session, links, "stop", token)
-                stop(row, self.board.clock())
+                _, targets = self._stop_targets(session, links, token)
+                for target in targets:
+                    stop(target, self.board.clock())
             if "text/html" not in request.headers.get("accept", ""):
                 return PlainTextResponse("已退订。")
             return self.board.render(request, "unsubscribed.html", {"stopped": True, "token": token})
         with self.board.sessions() as session:
-            row = self._subscription(session, links, "stop", token)
-            what = scope_text(row.scope or {}, list(row.kinds))
-            stopped = not row.active and row.stopped_at is not None
+            row, targets = self._stop_targets(session, links, token)
+            what = "、".join(scope_text(t.scope or {}, list(t.kinds)) for t in targets if t.active) or \
+                scope_text(row.scope or {}, list(row.kinds))
+            stopped = not any(t.active for t in targets)
         return self.board.render(request, "unsubscribed.html", {"stopped": stopped, "token": token, "what": what,
                                                                 "manage": links.manage(row.id, row.token_nonce)})
 

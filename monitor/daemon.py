@@ -166,7 +166,8 @@ class Monitor:
             return None
         week, moment = schedule.due_digest_week(self.clock(), self.settings.digest_weekday,
                                                 self.settings.digest_hour, self.tz)
-        result = deliver_digests(self.sessions, week, moment, self.calendar, self.smtp, self.clock)
+        result = deliver_digests(self.sessions, week, moment, self.calendar, self.smtp, self.clock,
+                                 links=getattr(self.channels.get("email"), "links", None))
         if result.sent or result.deferred or result.failed:
             log.info("digest %s: %d sent, %d to retry, %d given up", week, result.sent, result.deferred,
                      result.failed)

@@ -80,6 +80,10 @@ class PublicLinks:
         page with the button)."""
         return self.url("/unsubscribe", t=self.token("stop", subscription_id, nonce))
 
+    def unsubscribe_all(self, subscription_id: int, nonce: str | None) -> str:
+        """One click stops every e-mail subscription of the address (the weekly digest's link)."""
+        return self.url("/unsubscribe", t=self.token("stop-all", subscription_id, nonce))
+
     def manage(self, subscription_id: int, nonce: str | None) -> str:
         return self.url("/subscribe/manage", t=self.token("stop", subscription_id, nonce))
 

@@ -303,3 +303,34 @@ def test_sign_up_in_chromium(world: World) -> None:
         row = session.scalars(select(Subscription)).one()
         assert row.active and row.kinds == ["errors", "deadlines"] and row.scope["regions"] == ["3208"]
         assert session.scalars(select(Delivery)).all() == []
+
+
+def test_weekly_digest_separates_this_weeks_reports_and_its_link_unsubscribes(world: World) -> None:
+    from checks.deadlines import load_calendar
+    from notifier.digest import deliver_digests
+
+    with world.sessions() as session, session.begin():
+        for kinds in (["errors"], ["new"]):
+            session.add(Subscription(channel="email", address="office@example.org", kinds=kinds, active=True,
+                                     scope={"regions": ["3208"], "agencies": []}, created_at=T0, origin="web",
+                                     confirmed_at=T0, token_nonce="n0"))
+    week_start = datetime(2025, 2, 10, tzinfo=UTC)  # 2025-W07 (Beijing: Monday 08:00)
+    for seed, (agency, published) in enumerate([("淮安市洪泽区财政局", datetime(2025, 2, 11).date()),
+                                                ("淮安市洪泽区教育局", datetime(2024, 1, 20).date())], start=50):
+        ingest(world.sessions, world.archive, report(agency, 2024, seed, None),
+               Origin(agency=agency, region="320813", url=f"https://gov.example/d/{seed}.htm",
+                      seen_at=week_start + timedelta(days=2), published=published))
+    run = deliver_digests(world.sessions, "2025-W07", datetime(2025, 2, 17, 1, tzinfo=UTC), load_calendar(),
+                          world.smtp, lambda: datetime(2025, 2, 17, 1, tzinfo=UTC), links=world.links)
+    assert run.sent == 1
+    (mail,) = world.inbox.messages
+    text = text_of(mail)
+    fresh, _, older = text.partition("【本周新发现的往期报告】")
+    assert "淮安市洪泽区财政局" in fresh.split("【本周发布的报告】")[1] and "淮安市洪泽区教育局" in older
+    assert "2024-01-20发布" in older and f"{world.base}/reports/" in text
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = mail["List-Unsubscribe"].strip("<>")
+    assert unsubscribe in text and unsubscribe in html_of(mail).replace("&amp;", "&")
+    assert httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    with world.sessions() as session:
+        assert [s.active for s in session.scalars(select(Subscription))] == [False, False]
