@@ -334,3 +334,58 @@ def test_weekly_digest_separates_this_weeks_reports_and_its_link_unsubscribes(wo
     assert httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     with world.sessions() as session:
         assert [s.active for s in session.scalars(select(Subscription))] == [False, False]
+
+
+def test_atom_feeds_validate_filter_keep_their_ids_and_answer_304(world: World) -> None:
+    import feedparser
+
+    from storage.models import Agency, FindingRow
+    from storage.queries import decide
+
+    inside = world.publish("淮安市洪泽区财政局", "320813")
+    world.publish("杭州市西湖区教育局", "330106")
+    world.publish("淮安市清江浦区教育局", "320812", planted=None)
+    url = f"{world.base}/feeds/alerts.atom?region=淮安市&kinds=errors"
+    first = httpx.get(url)
+    assert first.status_code == 200 and first.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(first.content)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.feed.title == "年报监测 · 江苏省淮安市 · 报告存在错误"
+    assert feed.entries and all("淮安市洪泽区财政局" in e.title for e in feed.entries)  # no 杭州, no 清江浦 (clean)
+    entry = feed.entries[0]
+    assert entry.id.startswith("tag:127.0.0.1,") and ":event/" in entry.id
+    assert entry.link == f"{world.base}/reports/{inside}"
+    assert any(link.href.startswith("https://gov.example/320813/") for link in entry.links)
+    assert "位置：表三" in entry.summary and "规则：" in entry.summary
+    assert entry.tags[0].term == "errors"
+
+    # conditional GET: nothing new, nothing sent
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert httpx.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+    assert feedparser.parse(url, etag=etag).status == 304
+
+    # a new alert changes the validator; old entries keep their ids
+    world.publish("淮安市淮阴区财政局", "320804")
+    again = httpx.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 200 and again.headers["etag"] != etag
+    later = feedparser.parse(again.content)
+    assert {e.id for e in feed.entries} < {e.id for e in later.entries}
+
+    # a dismissed finding leaves the feed
+    with world.sessions() as session, session.begin():
+        dismissed = session.scalars(select(FindingRow).where(FindingRow.report_id == inside,
+                                                             FindingRow.severity == "error")).first()
+        assert dismissed is not None
+        decide(session, dismissed.fingerprint, "dismissed", note="核实无误", by="test", at=world.clock.now)
+    after = feedparser.parse(httpx.get(url).content)
+    assert len(after.entries) < len(later.entries)
+
+    # per agency, and everything (new reports too)
+    with world.sessions() as session:
+        agency_id = session.scalars(select(Agency.id).where(Agency.name == "杭州市西湖区教育局")).one()
+    per_agency = feedparser.parse(httpx.get(f"{world.base}/feeds/agencies/{agency_id}.atom").content)
+    assert not per_agency.bozo and per_agency.entries
+    assert all("杭州市西湖区教育局" in e.title for e in per_agency.entries)
+    assert {t.term for e in per_agency.entries for t in e.tags} >= {"new", "errors"}
+    assert httpx.get(f"{world.base}/feeds/alerts.atom?region=淮按市").status_code == 400
