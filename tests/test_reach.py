@@ -5,6 +5,8 @@ rate limits — all against a live dashboard (uvicorn) and, for the form, chromi
 
 from __future__ import annotations
 
+import io
+import json
 import random
 import re
 import threading
@@ -389,3 +391,65 @@ def test_atom_feeds_validate_filter_keep_their_ids_and_answer_304(world: World) 
     assert all("杭州市西湖区教育局" in e.title for e in per_agency.entries)
     assert {t.term for e in per_agency.entries for t in e.tags} >= {"new", "errors"}
     assert httpx.get(f"{world.base}/feeds/alerts.atom?region=淮按市").status_code == 400
+
+
+SAMPLES: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "NEW": ({"agency": "淮安市洪泽区财政局", "year": 2024, "title": "2024年政府信息公开工作年度报告"}, ["发布了新的"]),
+    "FINDING": ({"agency": "淮安市洪泽区财政局", "year": 2024, "rule": "T4-BLOCK", "severity": "error", "table": "review",
+                 "row": "litigation_direct", "column": "total", "printed": 3, "expected": 4, "page": 5,
+                 "message": "表四 行政诉讼（未经复议直接起诉）：合计4，但总计填报为3"},
+                ["表四「行政诉讼（未经复议直接起诉）」", "「总计」", "3", "4", "第5页", "结果维持"]),
+    "FINDING-warning": ({"agency": "淮安市洪泽区财政局", "year": 2024, "rule": "NARRATIVE-TABLE", "severity": "warning",
+                         "table": "requests", "row": "new", "column": "total", "printed": 43, "expected": 36,
+                         "text": "共收到政府信息公开申请43件", "message": "正文称43件，表格为36"},
+                        ["「本年新收申请」", "43", "36", "共收到政府信息公开申请43件"]),
+    "LATE": ({"agency": "淮安市洪泽区财政局", "year": 2024, "rule": "LATE", "severity": "error", "printed": "2025-02-20",
+              "expected": "2025-01-31", "message": "2024年度报告应于2025-01-31前公开，逾期20天"},
+             ["2025-02-20", "2025-01-31", "第五十条"]),
+    "MISSING": ({"agency": "淮安市洪泽区财政局", "year": 2024, "rule": "MISSING", "severity": "error",
+                 "expected": "2025-01-31", "message": "截至2025-03-01仍未发现，已逾期29天"}, ["2025-01-31", "29天"]),
+    "REVISED": ({"agency": "淮安市洪泽区财政局", "year": 2024, "changes": [
+        {"table": "requests", "row": "granted", "column": "total", "before": 10, "after": 12}]},
+                ["「予以公开」", "10 → 12"]),
+    "REMOVED": ({"agency": "淮安市洪泽区财政局", "title": "2024年报"}, ["撤下"]),
+    "BACKDATED": ({"agency": "淮安市洪泽区财政局", "year": 2024, "rule": "BACKDATED", "severity": "warning",
+                   "printed": "2025-01-10", "expected": "> 2025-01-20", "message": "发布时间疑似倒填",
+                   "text": "https://gov.example/list.htm @ 2025-01-20T10:00"}, ["2025-01-10", "2025-01-20"]),
+    "SPIDER_BROKEN": ({"site": "hz-czj", "agency": "淮安市洪泽区财政局", "error": "list page showed no report"},
+                      ["hz-czj", "list page showed no report"]),
+}
+
+
+def test_every_alert_kind_renders_its_numbers_and_links_in_every_channel(world: World) -> None:
+    from notifier.channels import ConsoleChannel
+    from notifier.messages import AlertText, compose
+
+    hostile = "坏人局[点我](http://evil.example)**<b>"
+    hooks = {name: world.robots.add(name, f"{name}-all") for name in ("wecom", "dingtalk", "feishu")}
+    channels = world.channels()
+    for number, (sample, (payload, expected)) in enumerate(SAMPLES.items(), start=1):
+        kind = sample.split("-")[0]
+        alert = compose(kind, {**payload, "agency": payload["agency"] if number > 1 else hostile},
+                        url="https://gov.example/320813/r.htm", report_id=number, agency_id=1, event_id=number)
+        text = AlertText(alert, world.links, subscription_id=number, nonce="n")
+        words = [*expected, "https://gov.example/320813/r.htm"]
+        if kind != "SPIDER_BROKEN":
+            words.append(f"{world.base}/reports/{number}")
+        out = io.StringIO()
+        ConsoleChannel(out).send("x", text)
+        channels["email"].send(f"reader{number}@example.org", text)
+        mail = world.inbox.messages[-1]
+        assert mail["List-Unsubscribe"] and "一键退订" in text_of(mail)
+        for name, hook in hooks.items():
+            channels[name].send(hook, text)
+            body = json.dumps(world.robots.received(name, f"{name}-all")[-1], ensure_ascii=False)
+            for word in words:
+                assert word in body, (sample, name, word)
+            assert "/subscribe/manage?t=" in body
+        for shown in (out.getvalue(), text_of(mail), html_of(mail)):
+            for word in words:
+                assert word in shown.replace("&gt;", ">"), (sample, word, shown[:400])
+    # crawled text never becomes a link or formatting in a chat card
+    first = json.dumps(world.robots.received("wecom", "wecom-all")[0], ensure_ascii=False)
+    assert "](http://evil.example)" not in first and "［点我］（http://evil.example）" in first
+    assert "坏人局[点我](http://evil.example)**&lt;b&gt;" in html_of(world.inbox.messages[0])
