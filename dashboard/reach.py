@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 def reach_routes(board: Dashboard, secret_key: str) -> list[BaseRoute]:
     from .feeds import feed_routes
+    from .letter import letter_routes
     from .subscribe import subscribe_routes
 
-    routes: list[BaseRoute] = [*subscribe_routes(board, secret_key), *feed_routes(board)]
+    routes: list[BaseRoute] = [*subscribe_routes(board, secret_key), *feed_routes(board), *letter_routes(board)]
     return routes

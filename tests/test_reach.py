@@ -455,3 +455,52 @@ def test_every_alert_kind_renders_its_numbers_and_links_in_every_channel(world: 
     first = json.dumps(world.robots.received("wecom", "wecom-all")[0], ensure_ascii=False)
     assert "](http://evil.example)" not in first and "［点我］（http://evil.example）" in first
     assert "坏人局[点我](http://evil.example)**&lt;b&gt;" in html_of(world.inbox.messages[0])
+
+
+def test_letter_for_a_report_with_two_confirmed_findings(world: World) -> None:
+    from docx import Document as Docx
+
+    from storage.models import FindingRow
+    from storage.queries import decide
+
+    report_id = world.publish("淮安市洪泽区财政局", "320813", planted="T4-BLOCK")
+    with world.sessions() as session, session.begin():
+        rows = session.scalars(select(FindingRow).where(FindingRow.report_id == report_id)).all()
+        assert len(rows) >= 2
+        chosen, others = rows[:2], rows[2:]
+        for row in chosen:
+            decide(session, row.fingerprint, "confirmed", note="已核对原文", by="test", at=world.clock.now)
+        expected = [(r.rule, r.evidence) for r in chosen]
+        left_out = [r.message for r in others]
+    page = httpx.get(f"{world.base}/reports/{report_id}")
+    assert "起草意见建议函" in page.text
+    draft = httpx.get(f"{world.base}/reports/{report_id}/letter")
+    assert draft.status_code == 200 and "本系统不会代为发送" in draft.text
+    text = httpx.get(f"{world.base}/reports/{report_id}/letter.txt").text
+    assert "淮安市洪泽区人民政府办公室" in text  # a county department: the county government's office
+    assert "第四十九条" in text and "第五十条" in text and "中华人民共和国政府信息公开工作年度报告格式" in text
+    assert "https://gov.example/320813/" in text and "一、" in text and "二、" in text and "三、" not in text
+    for rule, evidence in expected:
+        from notifier.messages import cell_name
+
+        cell = cell_name(evidence.get("table"), evidence.get("row"), evidence.get("column"))
+        assert cell is None or cell in text, (rule, cell)
+        if evidence.get("printed") is not None:
+            assert f"报告填报为{evidence['printed']}" in text
+    assert not any(message in text for message in left_out)
+    docx = httpx.get(f"{world.base}/reports/{report_id}/letter.docx")
+    assert docx.headers["content-disposition"].endswith('.docx"')
+    paragraphs = [p.text for p in Docx(io.BytesIO(docx.content)).paragraphs]
+    assert paragraphs[0].startswith("关于淮安市洪泽区财政局") and paragraphs[1].startswith("淮安市洪泽区人民政府办公室")
+    assert sum(p.startswith(("一、", "二、")) for p in paragraphs) == 2
+
+
+def test_letter_recipients_follow_the_disclosure_hierarchy() -> None:
+    from dashboard.letter import recipient_for
+
+    assert recipient_for("淮安市洪泽区人民政府", "government", "320813").name.startswith("淮安市人民政府办公室")
+    assert recipient_for("淮安市财政局", "department", "320800").name.startswith("淮安市人民政府办公室")
+    assert recipient_for("东城区教育委员会", "department", "110101").name.startswith("北京市东城区人民政府办公室")
+    assert recipient_for("江苏省财政厅", "department", "320000").name.startswith("江苏省人民政府办公厅")
+    assert recipient_for("江苏省人民政府", "government", "320000").name == "国务院办公厅政府信息与政务公开办公室"
+    assert recipient_for("淮安市人民政府", "government", "320800").name.startswith("江苏省人民政府办公厅")
