@@ -62,8 +62,17 @@ class ReachSettings:
                           if h.strip())
         return cls(smtp=SmtpSettings.from_env(dict(env)), public_url=env.get("NIANBAO_PUBLIC_URL") or None,
                    webhook_allowed_hosts=hosts,
-                   per_address=int(env.get("NIANBAO_SIGNUP_PER_ADDRESS") or 3),
-                   per_client=int(env.get("NIANBAO_SIGNUP_PER_CLIENT") or 10))
+                   per_address=_count(env, "NIANBAO_SIGNUP_PER_ADDRESS", 3),
+                   per_client=_count(env, "NIANBAO_SIGNUP_PER_CLIENT", 10))
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.strip().isdigit():
+        raise ValueError(f"{name}={raw!r}: a whole number of sign-ups")
+    return int(raw)
 
 
 class SignupError(Exception):
@@ -226,10 +235,13 @@ class Subscriptions:
                  request: Request) -> dict[str, Any]:
         now = self.board.clock()
         address = choice.email.lower() if choice.channel == "email" else with_secret(choice.webhook, choice.secret)
+        with self.board.sessions() as session, session.begin():  # every attempt counts, even a refused one
+            allowed = self._limit(session, client, choice.webhook if choice.channel in ROBOTS else address,
+                                  choice.channel, now, settings)
+        if not allowed:
+            raise SignupError("提交过于频繁，请稍后再试。")
         with self.board.sessions() as session, session.begin():
             self._validate(choice, session, settings)
-            self._limit(session, client, choice.webhook if choice.channel in ROBOTS else address, choice.channel,
-                        now, settings)
             subscription = Subscription(channel=choice.channel, address=address, scope=choice.scope_json(),
                                         kinds=list(choice.kinds), active=False, created_at=now, origin="web",
                                         token_nonce=secrets.token_hex(8))
@@ -272,7 +284,8 @@ class Subscriptions:
                 session.delete(row)
 
     def _limit(self, session: Session, client: str, address: str, channel: str, now: datetime,
-               settings: ReachSettings) -> None:
+               settings: ReachSettings) -> bool:
+        """Record the attempt; whether it is within the limits."""
         client_key, address_key = keyed_hash(self.secret_key, client), keyed_hash(self.secret_key, address)
         session.add(SignupAttempt(at=now, client=client_key, address=address_key, channel=channel))
         session.flush()
@@ -280,8 +293,7 @@ class Subscriptions:
             SignupAttempt.client == client_key, SignupAttempt.at > now - timedelta(hours=1))) or 0
         by_address = session.scalar(select(func.count()).select_from(SignupAttempt).where(
             SignupAttempt.address == address_key, SignupAttempt.at > now - timedelta(days=1))) or 0
-        if by_client > settings.per_client or by_address > settings.per_address:
-            raise SignupError("提交过于频繁，请稍后再试。")
+        return by_client <= settings.per_client and by_address <= settings.per_address
 
     # ------------------------------------------------------------------ confirm, unsubscribe, manage
     def _subscription(self, session: Session, links: PublicLinks, purpose: str, token: str,

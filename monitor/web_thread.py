@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -14,11 +15,15 @@ from .config import Settings
 
 def dashboard_app(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> Any:
     from dashboard.app import create_app, secret_key
+    from dashboard.subscribe import ReachSettings
     from storage import Archive
 
-    return create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
-                      admin_password=settings.admin_password,
-                      secret_key=secret_key(settings.data_dir, settings.web_secret))
+    app = create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
+                     admin_password=settings.admin_password,
+                     secret_key=secret_key(settings.data_dir, settings.web_secret))
+    # the sign-up pages: SMTP, the public URL, limits — from the config file too, not only the environment
+    app.state.reach = ReachSettings.from_env(settings.environment or dict(os.environ))
+    return app
 
 
 def uvicorn_server(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime],
