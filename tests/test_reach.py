@@ -434,7 +434,8 @@ def test_every_alert_kind_renders_its_numbers_and_links_in_every_channel(world: 
     from notifier.messages import AlertText, compose
 
     hostile = "坏人局[点我](http://evil.example)**<b>"
-    hooks = {name: world.robots.add(name, f"{name}-all") for name in ("wecom", "dingtalk", "feishu")}
+    hooks = {name: world.robots.add(name, f"{name}-all", keywords=("年报",))  # 钉钉/飞书 keyword security
+             for name in ("wecom", "dingtalk", "feishu")}
     channels = world.channels()
     for number, (sample, (payload, expected)) in enumerate(SAMPLES.items(), start=1):
         kind = sample.split("-")[0]
