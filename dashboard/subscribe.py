@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, QueryParams
@@ -236,6 +236,7 @@ class Subscriptions:
         now = self.board.clock()
         address = choice.email.lower() if choice.channel == "email" else with_secret(choice.webhook, choice.secret)
         with self.board.sessions() as session, session.begin():  # every attempt counts, even a refused one
+            prune(session, now)
             allowed = self._limit(session, client, choice.webhook if choice.channel in ROBOTS else address,
                                   choice.channel, now, settings)
         if not allowed:
@@ -407,6 +408,17 @@ class Subscriptions:
         return self.board.render(request, "subscribe_manage.html", {
             "s": view, "kinds": PUBLIC_KINDS, "token": token, "error": error, "saved": saved},
             status=400 if error else 200)
+
+
+def prune(session: Session, now: datetime) -> None:
+    """Forget what is no longer needed: sign-ups never confirmed once their link has expired (someone typed
+    an address that is not theirs: it is not kept), and sign-up attempts older than the limits look back."""
+    expired = now - timedelta(seconds=CONFIRM_MAX_AGE)
+    for row in session.scalars(select(Subscription).where(
+            Subscription.origin == "web", Subscription.confirmed_at.is_(None), Subscription.active.is_(False),
+            Subscription.created_at < expired).limit(500)):
+        session.delete(row)
+    session.execute(delete(SignupAttempt).where(SignupAttempt.at < now - timedelta(days=2)))
 
 
 def stop(row: Subscription, now: datetime) -> None:

@@ -251,6 +251,10 @@ def test_private_webhooks_and_floods_are_refused_and_nobody_learns_who_subscribe
         world.reach.per_client = 8  # this client has asked 8 times within the hour (4 webhooks, 4 addresses)
         assert "频繁" in sign_up(browser, world.base, email="third@example.org").text
     assert len(world.inbox.messages) == 3
+    world.clock.now += timedelta(days=4)  # unconfirmed sign-ups are forgotten once their link has expired
+    sign_up(httpx.Client(), world.base, email="late@example.org")
+    with world.sessions() as session:
+        assert [s.address for s in session.scalars(select(Subscription))] == ["late@example.org"]
     with world.sessions() as session:  # the attempts are kept as keyed hashes, never the addresses
         from storage.models import SignupAttempt
 
