@@ -402,6 +402,10 @@ def test_atom_feeds_validate_filter_keep_their_ids_and_answer_304(world: World) 
     assert all("杭州市西湖区教育局" in e.title for e in per_agency.entries)
     assert {t.term for e in per_agency.entries for t in e.tags} >= {"new", "errors"}
     assert httpx.get(f"{world.base}/feeds/alerts.atom?region=淮按市").status_code == 400
+    assert "淮安市" in httpx.get(f"{world.base}/feeds/alerts.atom?region=淮按市").text  # the suggestion
+    assert "订阅源" in httpx.get(f"{world.base}/feeds").text
+    both = feedparser.parse(httpx.get(f"{world.base}/feeds/alerts.atom?region=3208&kinds=errors&kinds=new").content)
+    assert {t.term for e in both.entries for t in e.tags} == {"new", "errors"}
 
 
 SAMPLES: dict[str, tuple[dict[str, Any], list[str]]] = {
