@@ -190,7 +190,8 @@ class Subscriptions:
             except ForbiddenAddress:
                 raise SignupError(f"不能使用这个地址：它指向内部网络、本机或无法解析的主机，"
                                   f"不是{label}的公网服务。") from None
-            if choice.secret and (len(choice.secret) > 100 or not re.fullmatch(r"[\x21-\x7e]+", choice.secret)):
+            if choice.secret and (len(choice.secret) > 100 or not re.fullmatch(r"[\x21-\x7e]+", choice.secret)
+                                  or len(with_secret(choice.webhook, choice.secret)) > 300):
                 raise SignupError("加签密钥格式不对，请从机器人安全设置中复制（以 SEC 开头）。")
         else:
             raise SignupError("请选择接收方式。")
