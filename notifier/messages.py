@@ -1,7 +1,8 @@
 """Alert texts, in Chinese, that a person can act on: what happened, the agency and year, the numbers behind a
 finding (the printed and the expected value, the cell by its printed Chinese names), the rule in plain words,
 the link to the original and to the report on the dashboard. One event → one `Alert`, shown as plain text
-(console, Telegram, the e-mail's text part), markdown (work-chat robots) or HTML (the e-mail's HTML part)."""
+(console, Telegram, the e-mail's text part) or HTML (the e-mail's HTML part); the work-chat robots make their
+cards from it (notifier/workchat.py)."""
 
 from __future__ import annotations
 
@@ -136,21 +137,6 @@ class Alert:
         lines += [f"{'链接' if label == '原文' else label}：{url}" for label, url in self.link_lines(links)]
         return "\n".join(line for line in lines if line)
 
-    def markdown(self, links: PublicLinks | None = None, *, unsubscribe: str | None = None) -> str:
-        """Markdown that 企业微信, 钉钉 and 飞书 all render (bold, links, quotes, line breaks)."""
-        lines = [f"**{_md(self.headline)}**"]
-        if self.title:
-            lines.append(f"《{_md(self.title)}》")
-        lines.append(_md(self.summary))
-        lines += [f"> {_md(label)}：**{_md(value)}**" for label, value in self.facts]
-        lines += [_md(d) for d in self.details]
-        if self.rule:
-            lines.append(f"> 规则：{_md(self.rule)}")
-        lines += [f"[{label}]({url})" for label, url in self.link_lines(links)]
-        if unsubscribe:
-            lines.append(f"[退订]({unsubscribe})")
-        return "\n\n".join(line for line in lines if line)
-
     def html(self, links: PublicLinks | None = None) -> str:
         e = html.escape
         facts = "".join(f"<tr><th style=\"text-align:left;padding:2px 12px 2px 0;color:#555;font-weight:normal;"
@@ -168,13 +154,6 @@ class Alert:
         if links_ := self.link_lines(links):
             parts.append("<p>" + "　".join(f"<a href=\"{e(url)}\">{e(label)}</a>" for label, url in links_) + "</p>")
         return "\n".join(parts)
-
-
-def _md(text: str) -> str:
-    """Markdown-inert text (crawled names must not become links or formatting in a chat card)."""
-    for char in "\\`*_[]()#>!|":
-        text = text.replace(char, "\\" + char)
-    return text
 
 
 def compose(kind: str, payload: dict[str, Any], *, url: str | None = None, report_id: int | None = None,
