@@ -22,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import Clock, Inbox, free_port
 from sqlalchemy import select
+from storage_fixtures import database_url  # noqa: F401  (the fixture)
 
 from dashboard.app import create_app
 from dashboard.subscribe import ReachSettings
@@ -53,8 +54,9 @@ def report(agency: str, year: int, seed: int, planted: str | None = "T3-BALANCE"
 class World:
     """A live dashboard over a fresh database, an SMTP server and the robot emulators."""
 
-    def __init__(self, tmp: Path) -> None:
-        engine = make_engine(f"sqlite:///{tmp / 'n.db'}")
+    def __init__(self, tmp: Path, url: str | None = None) -> None:
+        engine = make_engine(url or f"sqlite:///{tmp / 'n.db'}")
+        self.engine = engine
         upgrade(engine)
         self.sessions = session_factory(engine)
         self.archive = Archive(tmp / "archive")
@@ -107,12 +109,13 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:  # noqa: F811  (SQLite and PostgreSQL)
+    w = World(tmp_path, database_url)
     try:
         yield w
     finally:
         w.close()
+        w.engine.dispose()
 
 
 def csrf_of(html: str) -> str:
