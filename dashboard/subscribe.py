@@ -275,6 +275,7 @@ class Subscriptions:
             assert row is not None
             moment = self.board.clock()
             row.active, row.confirmed_at, row.created_at = True, moment, moment
+            supersede(session, row, moment)
         return {"kind": "robot", "what": what, "label": CHANNEL_LABELS[choice.channel],
                 "manage": links.manage(subscription_id, nonce), "masked": mask(address)}
 
@@ -329,6 +330,7 @@ class Subscriptions:
             if request.method == "POST" and not done:
                 now = self.board.clock()
                 row.active, row.confirmed_at, row.created_at = True, now, now
+                supersede(session, row, now)
                 done = True
             manage = links.manage(row.id, row.token_nonce)
         return self.board.render(request, "subscribe_confirm.html", {"what": what, "done": done, "token": token,
@@ -420,6 +422,16 @@ def prune(session: Session, now: datetime) -> None:
             Subscription.created_at < expired).limit(500)):
         session.delete(row)
     session.execute(delete(SignupAttempt).where(SignupAttempt.at < now - timedelta(days=2)))
+
+
+def supersede(session: Session, row: Subscription, now: datetime) -> None:
+    """Signing up again for the same scope at the same address replaces the earlier subscription (its kinds
+    are the new choice), so nobody gets every alert twice."""
+    for other in session.scalars(select(Subscription).where(
+            Subscription.channel == row.channel, Subscription.address == row.address,
+            Subscription.active.is_(True), Subscription.id != row.id)):
+        if (other.scope or {}) == (row.scope or {}):
+            stop(other, now)
 
 
 def stop(row: Subscription, now: datetime) -> None:

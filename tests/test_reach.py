@@ -217,11 +217,17 @@ def test_robot_sign_up_is_active_only_when_the_platform_accepted_the_test(world:
                         secret="SECright", kinds=["errors"])
         assert right.status_code == 200 and "订阅已生效" in right.text
         assert "tok-1" not in right.text and "SECright" not in right.text
-    (test_message,) = world.robots.received("dingtalk", "tok-1")
+        again = sign_up(browser, world.base, scope="region", region="淮安市", channel="dingtalk", webhook=hook,
+                        secret="SECright", kinds=["errors", "warnings"])  # the same group and scope again
+        assert again.status_code == 200
+    with world.sessions() as session:
+        (active,) = session.scalars(select(Subscription).where(Subscription.active.is_(True))).all()
+        assert active.kinds == ["errors", "warnings"]  # replaced, so nothing arrives twice
+    test_message = world.robots.received("dingtalk", "tok-1")[0]
     assert "订阅测试" in str(test_message)
     world.publish("淮安市洪泽区财政局", "320813")
     assert world.dispatch() >= 1
-    card = world.robots.received("dingtalk", "tok-1")[1]
+    card = world.robots.received("dingtalk", "tok-1")[2]
     assert card["msgtype"] == "actionCard"
     text = card["actionCard"]["text"]
     assert "淮安市洪泽区财政局" in text and "表三" in text and "规则" in text
