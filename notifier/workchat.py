@@ -12,13 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+
+import httpcore
 
 from .channels import SendFailed
 from .links import PublicLinks
@@ -140,8 +144,6 @@ class Robot:
         return self.post(address, Card(title="年报监测：订阅测试", markdown=f"**年报监测：订阅测试**\n\n{TEST_TEXT}"))
 
     def post(self, address: str, card: Card) -> str:
-        import httpx
-
         from crawler.ssrf import ForbiddenAddress, check_url
 
         url, secret = split_secret(address)
@@ -149,22 +151,63 @@ class Robot:
             check_url(url, self.allowed_hosts)
         except ForbiddenAddress as exc:
             raise SendFailed(f"{self.name}: refused address ({exc})") from exc
+        data = json.dumps(self.body(card, secret), ensure_ascii=False).encode("utf-8")
+        timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout, "pool": self.timeout}
         try:
-            with httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as client:
-                response = client.post(self.signed_url(url, secret), json=self.body(card, secret))
-        except httpx.HTTPError as exc:
+            # the address is resolved once, checked and connected to (no DNS rebinding between check and
+            # connect); TLS still verifies the host name; no redirect is followed, no proxy from the environment
+            with httpcore.ConnectionPool(network_backend=PinnedBackend(self.allowed_hosts)) as pool:
+                response = pool.request("POST", self.signed_url(url, secret), content=data,
+                                        headers=[("Content-Type", "application/json; charset=utf-8")],
+                                        extensions={"timeout": timeouts})
+        except ForbiddenAddress as exc:
+            raise SendFailed(f"{self.name}: refused address ({exc})") from exc
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                httpcore.UnsupportedProtocol, OSError) as exc:
             raise SendFailed(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise SendFailed(f"{self.name}: HTTP {response.status_code}", retry_after=60.0)
+        if response.status == 429 or response.status >= 500:
+            raise SendFailed(f"{self.name}: HTTP {response.status}", retry_after=60.0)
         try:
-            answer = response.json()
+            answer = json.loads(response.content)
         except ValueError as exc:
-            raise SendFailed(f"{self.name}: HTTP {response.status_code}, not a JSON answer") from exc
+            raise SendFailed(f"{self.name}: HTTP {response.status}, not a JSON answer") from exc
         ok, code, message = self.success(answer if isinstance(answer, dict) else {})
         if not ok:
             raise SendFailed(f"{self.name}: code {code}: {message}"[:500],
                              retry_after=60.0 if code in RATE_LIMITED else None)
         return f"{self.name}:ok"
+
+
+def public_address(host: str, port: int, allowed_hosts: frozenset[str]) -> str:
+    """The address to connect to for `host`: resolved once, every answer public (or the host allow-listed)."""
+    from crawler.ssrf import ForbiddenAddress
+
+    if host.lower() in allowed_hosts:
+        return host
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise ForbiddenAddress(f"{host} does not resolve ({exc.strerror})") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise ForbiddenAddress(f"{host} resolves to {address}, a non-public address")
+    return addresses[0]
+
+
+class PinnedBackend(httpcore.SyncBackend):
+    """Connects to the address `public_address` checked, never to what a second DNS answer says."""
+
+    def __init__(self, allowed_hosts: frozenset[str]) -> None:
+        self.allowed_hosts = allowed_hosts
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return super().connect_tcp(public_address(host, port, self.allowed_hosts), port, timeout=timeout,
+                                   local_address=local_address, socket_options=socket_options)
 
 
 class WeComRobot(Robot):

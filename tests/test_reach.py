@@ -245,6 +245,13 @@ def test_private_webhooks_and_floods_are_refused_and_nobody_learns_who_subscribe
             answer = sign_up(browser, world.base, channel=channel, webhook=url)
             assert answer.status_code == 400 and "内部网络" in answer.text, url
     assert world.robots.requests == 0
+    # at send time the address is resolved once, checked, and connected to as checked (no DNS rebinding)
+    from crawler.ssrf import ForbiddenAddress
+    from notifier.workchat import PinnedBackend
+
+    with pytest.raises(ForbiddenAddress):
+        PinnedBackend(frozenset()).connect_tcp("localhost", world.robots.port)
+    PinnedBackend(frozenset({"localhost"})).connect_tcp("localhost", world.robots.port).close()
     world.reach.per_address = 2
     with httpx.Client() as browser:
         first = sign_up(browser, world.base, email="someone@example.org")
