@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -144,7 +142,7 @@ class Robot:
         return self.post(address, Card(title="年报监测：订阅测试", markdown=f"**年报监测：订阅测试**\n\n{TEST_TEXT}"))
 
     def post(self, address: str, card: Card) -> str:
-        from crawler.ssrf import ForbiddenAddress, check_url
+        from domain.addresses import ForbiddenAddress, check_url
 
         url, secret = split_secret(address)
         try:
@@ -179,23 +177,11 @@ class Robot:
 
 
 def public_address(host: str, port: int, allowed_hosts: frozenset[str]) -> str:
-    """The address to connect to for `host`: resolved once, every answer public (or the host allow-listed)."""
-    from crawler.ssrf import ForbiddenAddress
+    """The address to connect to for `host`: resolved once (the answer `check_url` checked), every answer
+    globally routable (or the host allow-listed)."""
+    from domain.addresses import resolve_checked
 
-    if host.lower() in allowed_hosts:
-        return host
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise ForbiddenAddress(f"{host} does not resolve ({exc.strerror})") from exc
-    addresses = [str(info[4][0]) for info in infos]
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise ForbiddenAddress(f"{host} resolves to {address}, a non-public address")
-    return addresses[0]
+    return resolve_checked(host, port, allowed_hosts)[0]
 
 
 class PinnedBackend(httpcore.SyncBackend):

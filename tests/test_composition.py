@@ -141,7 +141,12 @@ def test_a_page_date_that_is_not_a_date_is_none() -> None:
 
 
 def test_the_dashboards_region_filter_survives_an_unknown_region() -> None:
-    from dashboard.app import _region
+    from starlette.datastructures import QueryParams
+
+    from dashboard.web import region_param
+
+    def _region(value: str) -> str | None:
+        return region_param(QueryParams({"region": value}))
 
     assert _region("淮安") == "3208" and _region("洪泽区") == "320813"
     assert _region("淮按") == "淮按"  # no such region: matches nothing, never an HTTP 500

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from crawler import netguard
 from crawler.netguard import ForbiddenAddress, check_url, refusal, resolve_checked
+from domain import addresses
 from sandbox.hostile_sites import Canary, HostileSite, pager_registry
 from storage import make_engine, session_factory
 from storage.models import Document, Site
@@ -50,12 +51,13 @@ def test_a_name_is_resolved_once_and_the_checked_address_is_kept(monkeypatch: py
     def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
 
-    monkeypatch.setattr(netguard.socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(netguard, "_pins", {})
+    monkeypatch.setattr(addresses.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(addresses, "_pins", {})
     assert check_url("http://rebind.example/a", frozenset()) == "93.184.216.34"
     assert resolve_checked("rebind.example", 80, frozenset()) == ["93.184.216.34"]  # pinned, not asked again
-    monkeypatch.setattr(netguard, "_pins", {})
-    with pytest.raises(ForbiddenAddress, match=r"127\.0\.0\.1"):
+    monkeypatch.setattr(addresses, "_pins", {})
+    assert resolve_checked("rebind.example", 80, frozenset({"rebind.example"})) == ["127.0.0.1"]  # allow-listed
+    with pytest.raises(ForbiddenAddress, match=r"127\.0\.0\.1"):  # the pinned answer, checked for this caller
         resolve_checked("rebind.example", 80, frozenset())
 
 
@@ -63,7 +65,7 @@ def test_scrapys_resolver_refuses_and_pins(monkeypatch: pytest.MonkeyPatch) -> N
     from twisted.internet import selectreactor
     from twisted.internet.error import DNSLookupError
 
-    monkeypatch.setattr(netguard, "_pins", {})
+    monkeypatch.setattr(addresses, "_pins", {})
     reactor = selectreactor.SelectReactor()
     resolver = netguard.PinningResolver(reactor, frozenset({"127.0.0.1"}), 5)
     resolver.install_on_reactor()

@@ -1,7 +1,7 @@
 """revocable dashboard sessions; a lease token on deliveries so only the dispatcher holding it finishes one
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0006"  # relinked after main landed 0006 (reach)
 branch_labels = None
 depends_on = None
 
