@@ -123,14 +123,35 @@ def hanweb_xml(world: World, site: SandboxSite) -> bytes:
     return xml.encode("utf-8")
 
 
+def api_path(site: SandboxSite) -> str:
+    """Where the site's list script gets its JSON (relative to /s/<site>); a relaunch moves it."""
+    if site.api_url_version == 1:
+        return "/api/list.json"
+    return f"/api/v{site.api_url_version}/articles?columnId=123&pageNo=1&pageSize=50"
+
+
+# the JSON shapes real CMS list APIs answer with: where the items are and what their fields are called
+API_SHAPES: tuple[tuple[tuple[str, ...], str, str, str], ...] = (
+    (("items",), "title", "url", "date"),
+    (("data", "records"), "docTitle", "docUrl", "pubDate"),
+    (("result", "list"), "name", "link", "time"),
+)
+
+
+def api_shape(site: SandboxSite) -> tuple[tuple[str, ...], str, str, str]:
+    return API_SHAPES[(site.api_shape_version - 1) % len(API_SHAPES)]
+
+
 def js_list_page(site: SandboxSite) -> bytes:
+    path, title, url, date = api_shape(site)
+    items = "data" + "".join(f"[{json.dumps(p)}]" for p in path)
     script = f"""
 <script>
-fetch('/s/{site.key}/api/list.json').then(r => r.json()).then(data => {{
+fetch('/s/{site.key}{api_path(site)}').then(r => r.json()).then(data => {{
   const ul = document.getElementById('list');
-  for (const item of data.items) {{
+  for (const item of {items}) {{
     const li = document.createElement('li');
-    li.innerHTML = '<a href="' + item.url + '">' + item.title + '</a><span class="date">' + item.date + '</span>';
+    li.innerHTML = '<a href="' + item.{url} + '">' + item.{title} + '</a><span class="date">' + item.{date} + '</span>';
     ul.appendChild(li);
   }}
   document.getElementById('list').setAttribute('data-loaded', '1');
@@ -140,15 +161,39 @@ fetch('/s/{site.key}/api/list.json').then(r => r.json()).then(data => {{
 
 
 def js_list_json(world: World, site: SandboxSite) -> bytes:
-    items = [{"title": t, "url": href, "date": d} for t, href, d in _entries(world, site)]
-    return json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+    path, title, url, date = api_shape(site)
+    items = [{"id": i, title: t, url: href, date: f"{d} 09:00:00" if site.api_shape_version % 2 == 0 else d,
+              "channel": "政府信息公开年报"} for i, (t, href, d) in enumerate(_entries(world, site))]
+    if path == ("items",):
+        return json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+    if path == ("data", "records"):
+        body: dict[str, object] = {"code": 200, "msg": "success", "data": {"total": len(items), "pageNo": 1,
+                                                                         "pageSize": 50, "records": items}}
+    else:
+        body = {"success": True, "result": {"list": items, "total": len(items)}}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 CHALLENGE_COOKIE = "__nbwaf"
 
 
-def challenge_token(site: SandboxSite) -> str:
-    return str(sum(ord(c) for c in site.key) * 7919 % 100_003)
+def challenge_token(site: SandboxSite, issued: int) -> str:
+    return str((sum(ord(c) for c in site.key) * 7919 + site.challenge_generation * 31 + issued) % 100_003)
+
+
+def challenge_cookie_valid(site: SandboxSite, cookie_header: str, now: float) -> bool:
+    """The clearance cookie is `<token>.<issued>`: right for the current generation and not older than its
+    lifetime (a WAF expires clearances, and rotates them all at once when it is reconfigured)."""
+    prefix = f"{CHALLENGE_COOKIE}_{site.key}="
+    for part in cookie_header.split(";"):
+        part = part.strip()
+        if not part.startswith(prefix):
+            continue
+        token, _, issued = part[len(prefix):].partition(".")
+        if issued.isdigit() and token == challenge_token(site, int(issued)) and \
+                int(issued) + site.cookie_max_age >= now:
+            return True
+    return False
 
 
 def challenge_page(site: SandboxSite) -> bytes:
@@ -156,7 +201,9 @@ def challenge_page(site: SandboxSite) -> bytes:
     # is scoped to the site's path because the simulated sites share one host (real ones each have their own)
     script = f"""<script>
 var k = '{site.key}'; var s = 0; for (var i = 0; i < k.length; i++) {{ s += k.charCodeAt(i); }}
-document.cookie = '{CHALLENGE_COOKIE}_{site.key}=' + ((s * 7919) % 100003) + '; path=/s/{site.key}/';
+var t = Math.floor(Date.now() / 1000);
+var v = ((s * 7919 + {site.challenge_generation} * 31 + t) % 100003) + '.' + t;
+document.cookie = '{CHALLENGE_COOKIE}_{site.key}=' + v + '; max-age={site.cookie_max_age}; path=/s/{site.key}/';
 location.reload();
 </script>"""
     return page("安全验证", f"<p>正在进行安全验证……</p>{script}", "utf-8")
