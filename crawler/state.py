@@ -10,6 +10,7 @@ from checks.deadlines import load_calendar
 from monitor.config import Settings
 from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
 from storage import crawl_state as cs
+from storage import shortcuts as learned
 from storage.ingest import IngestResult
 
 from .registry import SiteProfile
@@ -98,6 +99,16 @@ class CrawlState:
                 self.sessions, self.site_ids[site], item["url"], item.get("page_url") or item["url"], published, seen):
             result.events.append("BACKDATED")
         return result
+
+    # ------------------------------------------------------------------ learned shortcuts (API, cookies)
+    def shortcuts(self, site_key: str) -> dict[str, learned.Shortcut]:
+        return learned.load_shortcuts(self.sessions, self.site_ids[site_key])
+
+    def save_shortcut(self, site_key: str, kind: str, data: dict[str, Any]) -> None:
+        learned.save_shortcut(self.sessions, self.site_ids[site_key], kind, data, self.now())
+
+    def mark_shortcut(self, site_key: str, kind: str, *, holds: bool, note: str | None = None) -> None:
+        learned.mark_shortcut(self.sessions, self.site_ids[site_key], kind, holds=holds, at=self.now(), note=note)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -102,10 +102,9 @@ class Handler(BaseHTTPRequestHandler):
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"' if status == 200 else None
         if etag and weak_etag:  # what nginx's gzip makes of an API's strong ETag
             etag = "W/" + etag
-        if etag and self.headers.get("If-None-Match") == etag:
-            status, body = 304, b""
-        elif status == 200 and modified is not None and not self.headers.get("If-None-Match") and \
-                _not_modified_since(self.headers.get("If-Modified-Since"), modified):
+        matches = bool(etag and self.headers.get("If-None-Match") == etag)
+        if matches or (status == 200 and modified is not None and not self.headers.get("If-None-Match")
+                       and _not_modified_since(self.headers.get("If-Modified-Since"), modified)):
             status, body = 304, b""
         self.send_response(status)
         if etag:
@@ -218,10 +217,10 @@ class Handler(BaseHTTPRequestHandler):
     def _site(self, site: SandboxSite, path: str, query: str) -> None:
         world = self.server.world
         html = f"text/html; charset={'gb2312' if site.encoding == 'gbk' else 'utf-8'}"
-        if site.platform == "challenge" and not path.startswith("/files/"):
-            if not pages.challenge_cookie_valid(site, self.headers.get("Cookie") or "", time.time()):
-                self._send(412, pages.challenge_page(site), "text/html; charset=utf-8", site=site.key)
-                return
+        if site.platform == "challenge" and not path.startswith("/files/") and \
+                not pages.challenge_cookie_valid(site, self.headers.get("Cookie") or "", time.time()):
+            self._send(412, pages.challenge_page(site), "text/html; charset=utf-8", site=site.key)
+            return
         is_list = path in ("/zfxxgknb/index.html", "/zfxxgknb/", "/module/web/jpage/dataproxy.jsp", "/nb/",
                            "/gk/ndbg.html", "/api/list.json") or re.match(r"^/zfxxgknb/index_\d+\.html$", path) \
             or re.match(r"^/api/v\d+/articles$", path)
