@@ -3,6 +3,7 @@ until it asks again (pure: the browser's cookies in, a Cookie header out)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,11 +11,12 @@ from urllib.parse import urlsplit
 EXPIRY_MARGIN_SECONDS = 60.0
 
 
-def clearance(browser_cookies: list[dict[str, Any]]) -> dict[str, Any]:
+def clearance(browser_cookies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """What to keep of the cookies the browser holds for a site after passing its challenge."""
-    kept: list[dict[str, Any]] = [{"name": str(c["name"]), "value": str(c["value"]), "domain": str(c.get("domain") or ""),
-             "path": str(c.get("path") or "/"), "expires": float(c.get("expires") or -1)}
-            for c in browser_cookies if c.get("name")]
+    kept: list[dict[str, Any]] = [
+        {"name": str(c["name"]), "value": str(c["value"]), "domain": str(c.get("domain") or ""),
+         "path": str(c.get("path") or "/"), "expires": float(c.get("expires") or -1)}
+        for c in browser_cookies if c.get("name")]
     expiring = [float(c["expires"]) for c in kept if float(c["expires"]) > 0]
     return {"cookies": kept, "expires": min(expiring) if expiring else None}
 

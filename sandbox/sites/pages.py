@@ -62,8 +62,9 @@ def detail_path(site: SandboxSite, report: SandboxReport) -> str:
         return f"/s/{site.key}/art/{stamp.year}/{stamp.month}/{stamp.day}/art_123_{report.doc_id}.html"
     if site.platform in ("jsapi", "challenge"):
         return f"/s/{site.key}/nb/{report.doc_id}.html"
-    if site.platform == "plain" and report.format != "html":
-        return attachment_path(site, report)
+    if site.platform == "plain":  # a hand-made page links the file itself, or a page of its own
+        own = f"/s/{site.key}/gk/ndbg/{report.doc_id}.html"
+        return attachment_path(site, report) if report.format != "html" else own
     return f"/s/{site.key}/zfxxgknb/{stamp:%Y%m}/t{stamp:%Y%m%d}_{report.doc_id}.htm"
 
 
