@@ -128,6 +128,15 @@ def agency_from_page(body: bytes, content_type: str | None = None) -> tuple[str 
     return None, "not found"
 
 
+def other_names(body: bytes, content_type: str | None = None) -> list[str]:
+    text = decode(body, content_type)
+    names = [_meta(text, "SiteName") or ""]
+    host = re.search(r"主办单位\s*[:：]\s*([^\s<　，,]+)", text)
+    if host:
+        names.append(_clean(host.group(1)))
+    return [n for n in names if n]
+
+
 # ---------------------------------------------------------------- platforms and pagination (pure)
 
 _TRS_DOC = re.compile(r"/t\d{8}_\d+\.s?html?$")
@@ -241,6 +250,7 @@ class Discovery:
     start_url: str
     agency: str | None = None
     agency_source: str = ""
+    other_names: list[str] = field(default_factory=list)  # 主办单位, SiteName: where the region may be named
     columns: list[Column] = field(default_factory=list)
     challenged: bool = False
     requests: int = 0
@@ -253,7 +263,7 @@ class Discovery:
         from checks.deadlines import infer_kind
 
         name = agency or self.agency or ""
-        code = region or region_code(name)
+        code = region or region_code(name, *([] if agency else self.other_names))
         base = key or site_key(self.start_url)
         out = []
         for index, column in enumerate(self.columns):
@@ -269,13 +279,16 @@ class Discovery:
         return out
 
 
-def region_code(agency: str) -> str | None:
-    if not agency:
-        return None
+def region_code(agency: str, *other_names: str) -> str | None:
+    """The 行政区划代码 named at the start of the agency's name (else of the site's other names: the most
+    specific one named)."""
     from domain.regions import region_from_agency_name
 
-    region = region_from_agency_name(agency)
-    return region.code if region else None
+    for names in ((agency,), other_names):
+        regions = [r for r in (region_from_agency_name(n) for n in names if n) if r is not None]
+        if regions:
+            return max(regions, key=lambda r: len(r.prefix)).code
+    return None
 
 
 _GENERIC_HOST_PARTS = {"www", "gov", "cn", "com", "org", "net", "edu", "zwgk", "xxgk", "http", "https"}
@@ -459,6 +472,7 @@ def discover(start_url: str, fetcher: Fetcher, *, max_depth: int = 3,
             continue
         if depth == 0:
             result.agency, result.agency_source = agency_from_page(answer.body, answer.content_type)
+            result.other_names = other_names(answer.body, answer.content_type)
         if answer.status != 200:
             continue
         text = decode(answer.body, answer.content_type)

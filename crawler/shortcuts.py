@@ -52,6 +52,7 @@ class Learned:
     api: dict[str, ApiShortcut] = field(default_factory=dict)  # list URL → its API
     cookie: dict[str, Any] | None = None
     challenged: bool = False  # the site has answered with a challenge before
+    last_failure: dict[str, str] = field(default_factory=dict)  # kind → why it stopped holding this pass
 
     @classmethod
     def load(cls, state: CrawlState, key: str) -> Learned:
@@ -75,6 +76,7 @@ class Learned:
 
     def failed(self, state: CrawlState, kind: str, why: str) -> None:
         state.mark_shortcut(self.key, kind, holds=False, note=why)
+        self.last_failure[kind] = why
         if kind == "cookie":
             self.cookie = None
         else:
@@ -87,6 +89,8 @@ class Learned:
         if status in (412, 521) or self.challenged:
             self.cookie, self.challenged = clearance(browser_cookies), True
             state.save_shortcut(self.key, "cookie", self.cookie)
+            if "cookie" in self.last_failure:
+                state.mark_shortcut(self.key, "cookie", holds=True, note=f"renewed ({self.last_failure['cookie']})")
             events.append("cookie_learned")
         api = learn(captured, list_url, rendered)
         if api is None:
@@ -98,6 +102,8 @@ class Learned:
             return events
         self.api[list_url] = api
         state.save_shortcut(self.key, "api", {"lists": {url: a.to_json() for url, a in self.api.items()}})
+        if "api" in self.last_failure:
+            state.mark_shortcut(self.key, "api", holds=True, note=f"re-learned ({self.last_failure['api']})")
         exchange = next(c for c in captured if c.url == api.url)
         # the browser's answer carries the API's validators: the next poll can already be conditional
         state.remember(api.url, exchange.etag, exchange.last_modified, hashlib.sha256(exchange.body).hexdigest(),

@@ -278,6 +278,13 @@ def cmd_sites(args: argparse.Namespace) -> int:
 
     from storage.models import Agency, Site
 
+    if args.action in ("discover", "import"):
+        from . import sites_discover
+
+        if not args.targets:
+            raise SystemExit(f"nianbao: sites {args.action} needs " + ("URL…" if args.action == "discover"
+                                                                       else "AGENCIES.csv"))
+        return (sites_discover.cmd_discover if args.action == "discover" else sites_discover.cmd_import)(args)
     if args.action == "check":
         _crawl_once(_prepare_crawl(args), args.site, lists_only=True, revisit_hours=0)
     _, _, sessions, _ = _open_store(args)
@@ -290,6 +297,10 @@ def cmd_sites(args: argparse.Namespace) -> int:
             print(f"{site.key:<12} {status:<8} {site.platform:<10} {_when(site.last_poll_at):<17} "
                   f"{_when(site.last_success_at):<17} {agency.name}"
                   + (f"  ({site.last_error})" if site.last_error else ""))
+    if args.action == "check":
+        from .sites_discover import print_shortcuts
+
+        print_shortcuts(sessions)
     return EXIT_OK
 
 
@@ -557,11 +568,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "sites share one host)")
     crawl.set_defaults(handler=cmd_crawl)
 
-    sites = commands.add_parser("sites", help="site status: list, or check (read every list page now)")
-    sites.add_argument("action", choices=("list", "check"), nargs="?", default="list")
+    sites = commands.add_parser("sites", help="site status: list, or check (read every list page now); discover "
+                                "registry entries from portal URLs, or import an agencies CSV")
+    sites.add_argument("action", choices=("list", "check", "discover", "import"), nargs="?", default="list")
     sites.add_argument("--sites", help="with check: the registry (default $NIANBAO_SITES)")
     sites.add_argument("--site", help="with check: only this site key")
     sites.add_argument("--allow-host", action="append", help="as for crawl")
+    from .sites_discover import add_arguments as add_discover_arguments
+
+    add_discover_arguments(sites)
     sites.set_defaults(handler=cmd_sites)
 
     sandbox = commands.add_parser("sandbox", help="serve simulated agency sites on 127.0.0.1")

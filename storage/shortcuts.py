@@ -57,4 +57,6 @@ def mark_shortcut(sessions: sessionmaker[Session], site_id: int, kind: str, *, h
     with sessions() as session, session.begin():
         row = session.scalar(select(SiteShortcut).where(SiteShortcut.site_id == site_id, SiteShortcut.kind == kind))
         if row is not None:
-            row.holds, row.checked_at, row.note = holds, at, note
+            row.holds, row.checked_at = holds, at
+            if note is not None:  # the last failure (or re-learning) stays on record while the shortcut holds
+                row.note = note

@@ -164,6 +164,7 @@ class AnnualReportSpider(scrapy.Spider):
         try:
             if response.status == 304:
                 self.crawler.stats.inc_value("nianbao/shortcuts/api_used")
+                learned.held(self.state)
                 yield from self._unchanged_list(profile, response.url)
                 return
             page = read_api(api, response.body) if response.status == 200 else None
