@@ -120,9 +120,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not row.agency or not row.url.startswith(("http://", "https://")):
             why = "no agency name" if not row.agency else f"not an http(s) portal URL: {row.url!r}"
             entries: list[dict[str, Any]] = []
+            cost = ""
         else:
             region, region_problem = _region(row)
             found = discover(row.url, _fetcher(args), max_depth=args.max_depth)
+            cost = f" ({found.requests} requests, {found.seconds:.2f} s)"
             entries = found.entries(agency=row.agency, region=region, kind=row.kind)
             why = found.why_not
             if region_problem:
@@ -131,7 +133,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         done += 1
         print(f"import: [{done}/{len(rows)}] {row.agency or row.url}: "
               + (f"{', '.join(e['platform'] + ' ' + e['list_urls'][0] for e in entries)}" if entries
-                 else f"unresolved ({why})"), file=sys.stderr, flush=True)
+                 else f"unresolved ({why})") + cost, file=sys.stderr, flush=True)
         return row, entries, why
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
