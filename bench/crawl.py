@@ -43,8 +43,10 @@ def crawl(base: str, data: Path, *extra: str) -> tuple[float, str]:
                              "--slot-per-site",
                              "--sites", base + "/__sandbox__/sites.yaml", *extra], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=False)
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("crawl: ")]
-    return time.perf_counter() - started, "\n    ".join(lines[-2:]) if lines else result.stderr[-2000:]
+    summary = [line for line in result.stdout.splitlines() if line.startswith("crawl: ")][-1:]
+    browser = [line for line in result.stderr.splitlines() if line.startswith("crawl: browser launches")][-1:]
+    lines = summary + browser
+    return time.perf_counter() - started, "\n    ".join(lines) if lines else result.stderr[-2000:]
 
 
 def stats(base: str) -> dict[str, dict[str, int]]:

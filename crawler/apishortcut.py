@@ -100,13 +100,13 @@ def _keys(records: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for record in records for key, value in record.items() if isinstance(value, str)))
 
 
-def learn(captured: list[CapturedResponse], page_url: str, rendered: list[Entry]) -> ApiShortcut | None:
-    """The request whose JSON answer lists the report links the rendered page shows (all of them, or nearly),
-    with its shape; None when no answer does (the list is not filled from JSON, or not recognisably)."""
-    wanted = {entry.url for entry in rendered}
-    titles = {entry.url: _text(entry.title) for entry in rendered}
-    if not wanted:
-        return None
+def learn(captured: list[CapturedResponse], page_url: str, reports: list[Entry],
+          shown: dict[str, str]) -> ApiShortcut | None:
+    """The request whose JSON answer is the list the rendered page shows — its records' links are links on
+    the page (`shown`: URL → text), their titles the links' texts, and every report entry the page shows is
+    among them — with its shape; None when no answer is (the list is not filled from JSON, or not
+    recognisably). A column that lists no report yet is learned from its other links."""
+    wanted = {entry.url for entry in reports}
     best: tuple[int, ApiShortcut] | None = None
     for exchange in captured:
         if exchange.status != 200:
@@ -116,14 +116,15 @@ def learn(captured: list[CapturedResponse], page_url: str, rendered: list[Entry]
             continue
         for path, records in _lists_of_records(data):
             for url_key in _keys(records):
-                matched = {urljoin(page_url, str(r[url_key])): r for r in records
-                           if isinstance(r.get(url_key), str) and urljoin(page_url, str(r[url_key])) in wanted}
-                if len(matched) < max(1, 0.8 * len(wanted)):
+                links = {urljoin(page_url, str(r[url_key])): r for r in records if isinstance(r.get(url_key), str)}
+                matched = {url: record for url, record in links.items() if url in shown}
+                if not matched or len(matched) < 0.8 * len(records) or \
+                        len(wanted & set(links)) < 0.8 * len(wanted):
                     continue
-                title_key = max((k for k in _keys(records) if k != url_key), default=None, key=lambda k: (
-                    sum(_text(r.get(k)) == titles[u] for u, r in matched.items()),
-                    sum(is_report_title(_text(r.get(k))) for r in records)))
-                if title_key is None or not any(is_report_title(_text(r.get(title_key))) for r in records):
+                title_key = max((k for k in _keys(records) if k != url_key), default=None, key=lambda k: sum(
+                    _text(r.get(k)) == shown[u] for u, r in matched.items()))
+                if title_key is None or sum(_text(r.get(title_key)) == shown[u]
+                                            for u, r in matched.items()) < 0.8 * len(matched):
                     continue
                 dated = [k for k in _keys(records) if k not in (url_key, title_key)
                          and sum(_iso(str(r.get(k) or "")) is not None for r in records) >= len(records) * 0.8]

@@ -199,11 +199,28 @@ def recognise_column(url: str, status: int, body: bytes, content_type: str | Non
         hanweb = any(_HANWEB_DOC.search(e.url) for e in entries)
         platform = "trs" if trs else "hanweb" if hanweb else "plain"
         return ColumnPage(platform, url, entries, _pagination(text, url))
+    if "createPageHTML" in text:  # a TRS list that shows no report (yet)
+        return ColumnPage("trs", url, (), _pagination(text, url))
     if _SCRIPTED_LIST.search(text):
         api = next((urljoin(url, m.group(1)) for m in _API_LITERAL.finditer(text)
                     if not m.group(1).endswith((".js", ".css", ".html", ".htm"))), None)
         return ColumnPage("jsapi", url, (), "rendered by script" + (f" from {api}" if api else ""), api)
+    if _dated_links(text) >= 1:  # a list of dated links, none of them a report (yet)
+        return ColumnPage("plain", url, (), _pagination(text, url))
     return ColumnPage(None, url, (), "one page")
+
+
+def _dated_links(text: str) -> int:
+    """Links printed with a date beside them, as list items are."""
+    try:
+        root = lxml.html.document_fromstring(text)
+    except (lxml.etree.ParserError, ValueError):
+        return 0
+    count = 0
+    for anchor in root.xpath("//li[a] | //dl[.//a] | //tr[.//a]"):
+        if re.search(r"(19|20)\d{2}\s*[-年/.]\s*\d{1,2}\s*[-月/.]\s*\d{1,2}", anchor.text_content() or ""):
+            count += 1
+    return count
 
 
 def api_entries(api_url: str, body: bytes) -> list[Entry]:
@@ -525,9 +542,12 @@ def _verify_column(answer: Fetched, fetcher: Fetcher, evidence: tuple[str, ...],
         api = fetcher.get(page.api_url)
         if api is not None and api.status == 200 and api_entries(page.api_url, api.body):
             entries, confidence = api_entries(page.api_url, api.body), 0.9
-    if not entries and page.platform != "jsapi":
-        return None  # a page that lists no report is not the column (an empty column reads the same: say so)
-    if is_column_name(name) and entries:
-        confidence = min(0.99, confidence + 0.05)
+        elif api is not None and api.status == 200 and load_json(api.body) is not None:
+            confidence = 0.7  # its API answers JSON, but lists no report yet
+    if not entries and not is_column_name(name):
+        return None  # a page that lists no report, reached by a link not named like the column
+    if is_column_name(name):
+        # named like the column: a list that shows no report yet is still the column, with less confidence
+        confidence = min(0.99, confidence + 0.05) if entries else min(confidence, 0.5)
     return Column(platform=page.platform, list_url=page.list_url, name=_clean(name), evidence=list(evidence),
                   pagination=page.pagination, reports_seen=len(entries), confidence=round(confidence, 2))

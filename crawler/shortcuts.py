@@ -82,8 +82,10 @@ class Learned:
         else:
             self.api.clear()
 
-    def after_browser(self, state: CrawlState, list_url: str, status: int, captured: list[CapturedResponse],
-                      browser_cookies: list[dict[str, Any]], rendered: list[Entry]) -> list[str]:
+    def after_browser(self, state: CrawlState, list_url: str, page_url: str, status: int,
+                      captured: list[CapturedResponse],
+                      browser_cookies: list[dict[str, Any]], rendered: list[Entry],
+                      shown: dict[str, str]) -> list[str]:
         """Learn from a browser visit of a list: its clearance (if the site challenged) and its JSON API."""
         events = []
         if status in (412, 521) or self.challenged:
@@ -92,9 +94,9 @@ class Learned:
             if "cookie" in self.last_failure:
                 state.mark_shortcut(self.key, "cookie", holds=True, note=f"renewed ({self.last_failure['cookie']})")
             events.append("cookie_learned")
-        api = learn(captured, list_url, rendered)
+        api = learn(captured, page_url, rendered, shown)
         if api is None:
-            if self.api or rendered:
+            if self.api or shown:
                 events.append("api_not_found")
             if state.shortcuts(self.key).get("api") is not None:
                 state.mark_shortcut(self.key, "api", holds=False, note="no JSON answer matched the rendered list")

@@ -61,7 +61,9 @@ def test_the_api_that_fills_the_list_is_learned_and_read_until_its_shape_changes
                 _exchange("http://gov.example/api/stats", {"visits": 12}),
                 _exchange("http://gov.example/s/a/api/v2/articles?pageNo=1",
                           {"code": 200, "data": {"total": 3, "records": RECORDS}})]
-    shortcut = learn(captured, BASE, RENDERED)
+    shown = {e.url: e.title for e in RENDERED} | {
+        "http://gov.example/s/a/nb/notice.html": "关于印发政务公开工作要点的通知", "http://gov.example/": "首页"}
+    shortcut = learn(captured, BASE, RENDERED, shown)
     assert shortcut is not None
     assert (shortcut.url, shortcut.items_path, shortcut.title_key, shortcut.url_key, shortcut.date_key) == (
         "http://gov.example/s/a/api/v2/articles?pageNo=1", ("data", "records"), "docTitle", "docUrl", "pubDate")
@@ -72,9 +74,12 @@ def test_the_api_that_fills_the_list_is_learned_and_read_until_its_shape_changes
     moved = [{"name": r["docTitle"], "link": r["docUrl"], "time": r["pubDate"]} for r in RECORDS]
     assert read_api(shortcut, json.dumps({"result": {"list": moved}}).encode()) is None
     assert read_api(shortcut, b"<html><body>404</body></html>") is None
-    # an answer that lists other links than the rendered page is no shortcut
-    assert learn([_exchange("http://gov.example/api/x", {"items": RECORDS[2:]})], BASE, RENDERED) is None
-    assert learn(captured, BASE, []) is None
+    # an answer that misses links the rendered page shows as reports is no shortcut
+    assert learn([_exchange("http://gov.example/api/x", {"items": RECORDS[2:]})], BASE, RENDERED, shown) is None
+    assert learn(captured, BASE, [], {}) is None
+    # a column that lists no report yet: its API is learned from the links it does show
+    empty = learn([_exchange("http://gov.example/api/x", {"items": RECORDS[2:]})], BASE, [], shown)
+    assert empty is not None and read_api(empty, json.dumps({"items": RECORDS[2:]}).encode()) is not None
 
 
 def test_clearance_cookies_apply_to_their_site_until_they_expire() -> None:
@@ -164,6 +169,16 @@ def event_kinds(data_dir: Path) -> list[str]:
 def expected_urls(server: Sandbox) -> set[str]:
     return {str(m["attachment_urls"][0]) if m["attachment_urls"] else str(m["detail_url"])  # type: ignore[index]
             for m in control(server, "/__sandbox__/manifest")}  # type: ignore[union-attr]
+
+
+def test_discovery_is_bounded_polite_and_guarded(sandbox: Sandbox) -> None:
+    portal = f"{sandbox.base_url}/s/site0000/"
+    refused = discover(portal, Fetcher(frozenset()))  # 127.0.0.1 is not a public address
+    assert not refused.columns and refused.requests == 0 and "non-public address" in (refused.why_not or "")
+    polite = Fetcher(frozenset({"127.0.0.1"}), max_requests=2)
+    assert not polite.allowed_by_robots(f"{sandbox.base_url}/private/zfxxgknb/index.html")  # robots.txt says so
+    bounded = discover(f"{sandbox.base_url}/s/site0001/", polite)  # its column is 3 levels down
+    assert bounded.requests == 2 and not bounded.columns and "2 requests" in (bounded.why_not or "")
 
 
 @needs_chromium

@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from .. import shortcuts
 from ..apishortcut import ApiShortcut, read_api
-from ..listing import ListPage, attachments, parse_list
+from ..listing import ListPage, anchors, attachments, parse_list
 from ..registry import SiteProfile, load_registry
 from ..state import CrawlState
 
@@ -143,8 +143,9 @@ class AnnualReportSpider(scrapy.Spider):
         key = response.meta["site"]
         assert self.state is not None
         page_read = parse_list(self.profiles[key].platform, response.url, response.body, None)
-        for event in self.learned[key].after_browser(self.state, response.meta["list_url"], response.status,
-                                                     captured, cookies, page_read.entries):
+        for event in self.learned[key].after_browser(self.state, response.meta["list_url"], response.url,
+                                                     response.status, captured, cookies, page_read.entries,
+                                                     anchors(response.url, response.body)):
             self.crawler.stats.inc_value(f"nianbao/shortcuts/{event}")
         for output in self.parse_list(response):
             yield output
@@ -165,10 +166,10 @@ class AnnualReportSpider(scrapy.Spider):
             if response.status == 304:
                 self.crawler.stats.inc_value("nianbao/shortcuts/api_used")
                 learned.held(self.state)
-                yield from self._unchanged_list(profile, response.url)
+                yield from self._unchanged_list(profile, api.url)
                 return
             page = read_api(api, response.body) if response.status == 200 else None
-            had_links = bool(self.state.unchanged_list_links(key, response.url))
+            had_links = bool(self.state.unchanged_list_links(key, api.url))
             if page is None or (not page.entries and had_links):
                 why = shortcuts.why_failed(response.status, response.body, page)
                 self.crawler.stats.inc_value("nianbao/shortcuts/fallback")
@@ -178,7 +179,8 @@ class AnnualReportSpider(scrapy.Spider):
                 return
             self.crawler.stats.inc_value("nianbao/shortcuts/api_used")
             learned.held(self.state)
-            self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"),
+            # under the request's URL, which the next poll asks for (whatever it redirected to)
+            self.state.remember(api.url, _header(response, "ETag"), _header(response, "Last-Modified"),
                                 hashlib.sha256(response.body).hexdigest(), links=[e.url for e in page.entries])
             yield from self._entries_read(profile, page)
         finally:
