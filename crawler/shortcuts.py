@@ -15,11 +15,18 @@ from .state import CrawlState
 MAX_CAPTURED_BODY = 2 * 1024 * 1024
 
 
-async def captured_exchanges(responses: list[Any]) -> list[CapturedResponse]:
-    """The XHR/fetch answers a page got (playwright Response objects), read while the page is still open."""
+async def captured_exchanges(responses: list[Any]) -> tuple[list[CapturedResponse], bool]:
+    """The XHR/fetch answers a page got (playwright Response objects), read while the page is still open,
+    and whether one of its navigations was answered with a cookie challenge."""
     out: list[CapturedResponse] = []
+    challenged = False
     for response in responses:
         request = response.request
+        if request.resource_type == "document":
+            # the page's own navigations: the challenge (412 and a script) comes before the reload
+            if response.status in (412, 521):
+                challenged = True
+            continue
         if request.resource_type not in ("xhr", "fetch"):
             continue
         try:
@@ -33,7 +40,7 @@ async def captured_exchanges(responses: list[Any]) -> list[CapturedResponse]:
                                     request_content_type=request.headers.get("content-type"),
                                     status=response.status, content_type=headers.get("content-type", ""),
                                     body=body, etag=headers.get("etag"), last_modified=headers.get("last-modified")))
-    return out
+    return out, challenged
 
 
 def why_failed(status: int, body: bytes, page: ListPage | None) -> str:
@@ -88,7 +95,7 @@ class Learned:
                       shown: dict[str, str]) -> list[str]:
         """Learn from a browser visit of a list: its clearance (if the site challenged) and its JSON API."""
         events = []
-        if status in (412, 521) or self.challenged:
+        if status in (412, 521) or self.challenged or "cookie" in self.last_failure:
             self.cookie, self.challenged = clearance(browser_cookies), True
             state.save_shortcut(self.key, "cookie", self.cookie)
             if "cookie" in self.last_failure:

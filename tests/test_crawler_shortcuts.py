@@ -181,6 +181,24 @@ def test_discovery_is_bounded_polite_and_guarded(sandbox: Sandbox) -> None:
     assert bounded.requests == 2 and not bounded.columns and "2 requests" in (bounded.why_not or "")
 
 
+def test_sites_discover_prints_entries_with_evidence_and_says_when_there_is_no_column(sandbox: Sandbox,
+                                                                                      tmp_path: Path) -> None:
+    trs = f"{sandbox.base_url}/s/site0000/"
+    none = f"{sandbox.base_url}/s/nocolumn/"
+    result = nianbao(sandbox, tmp_path, "sites", "discover", trs, none, "--json", "--allow-host", "127.0.0.1")
+    assert result.returncode == 2, result.stderr[-2000:]
+    found = json.loads(result.stdout)
+    site = sandbox.world.sites["site0000"]
+    [entry] = found["sites"]
+    assert (entry["key"], entry["agency"], entry["region"], entry["platform"], entry["list_urls"]) == (
+        "site0000", site.agency, site.region, "trs", [sandbox.base_url + pages.list_path(site)])
+    assert entry["discovery"]["evidence"][0] == trs and entry["discovery"]["confidence"] >= 0.9
+    assert entry["discovery"]["evidence"][-1].startswith("政府信息公开年报 → ")
+    assert [row["url"] for row in found["unresolved"]] == [none]
+    as_yaml = nianbao(sandbox, tmp_path, "sites", "discover", none, "--allow-host", "127.0.0.1")
+    assert as_yaml.stdout.startswith("sites: []") and "# unresolved: " + none in as_yaml.stdout
+
+
 @needs_chromium
 def test_discovered_registry_crawls_every_platform_and_repolls_cheaply(sandbox: Sandbox, tmp_path: Path) -> None:
     portals: list[dict[str, str | None]] = control(sandbox, "/__sandbox__/portals")  # type: ignore[assignment]

@@ -17,7 +17,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from .. import shortcuts
-from ..apishortcut import ApiShortcut, read_api
+from ..apishortcut import ApiShortcut, CapturedResponse, read_api
 from ..listing import ListPage, anchors, attachments, parse_list
 from ..registry import SiteProfile, load_registry
 from ..state import CrawlState
@@ -133,18 +133,21 @@ class AnnualReportSpider(scrapy.Spider):
     # ------------------------------------------------------------------ learned shortcuts
     async def parse_browser_list(self, response: Response) -> Any:
         page = response.meta.pop("playwright_page", None)
-        captured, cookies = [], []
+        captured: list[CapturedResponse] = []
+        cookies: list[Any] = []
+        challenged = False
         if page is not None:
             try:
-                captured = await shortcuts.captured_exchanges(response.meta.get("captured", []))
+                captured, challenged = await shortcuts.captured_exchanges(response.meta.get("captured", []))
                 cookies = await page.context.cookies([response.url])
             finally:
                 await page.close()
         key = response.meta["site"]
         assert self.state is not None
         page_read = parse_list(self.profiles[key].platform, response.url, response.body, None)
+        status = 412 if challenged or self.profiles[key].platform == "challenge" else response.status
         for event in self.learned[key].after_browser(self.state, response.meta["list_url"], response.url,
-                                                     response.status, captured, cookies, page_read.entries,
+                                                     status, captured, cookies, page_read.entries,
                                                      anchors(response.url, response.body)):
             self.crawler.stats.inc_value(f"nianbao/shortcuts/{event}")
         for output in self.parse_list(response):
