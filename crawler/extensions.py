@@ -44,4 +44,6 @@ class Progress:
               f"lists via learned API {stats.get_value('nianbao/shortcuts/api_used', 0)}, "
               f"shortcut fallbacks {stats.get_value('nianbao/shortcuts/fallback', 0)}, "
               f"APIs learned {stats.get_value('nianbao/shortcuts/api_learned', 0)}, "
-              f"cookies learned {stats.get_value('nianbao/shortcuts/cookie_learned', 0)}", file=sys.stderr, flush=True)
+              f"cookies learned {stats.get_value('nianbao/shortcuts/cookie_learned', 0)}, "
+              f"lists past a challenge over HTTP {stats.get_value('nianbao/shortcuts/static_used', 0)}, "
+              f"learned {stats.get_value('nianbao/shortcuts/static_learned', 0)}", file=sys.stderr, flush=True)

@@ -3,29 +3,44 @@ clearance), learning them from a browser visit, and recording when they stop hol
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from .apishortcut import ApiShortcut, CapturedResponse, learn
 from .cookies import clearance, cookie_header, is_challenge
-from .listing import Entry, ListPage
+from .listing import Entry, ListPage, parse_list
 from .state import CrawlState
 
 MAX_CAPTURED_BODY = 2 * 1024 * 1024
 
 
-async def captured_exchanges(responses: list[Any]) -> tuple[list[CapturedResponse], bool]:
-    """The XHR/fetch answers a page got (playwright Response objects), read while the page is still open,
-    and whether one of its navigations was answered with a cookie challenge."""
-    out: list[CapturedResponse] = []
-    challenged = False
+@dataclass
+class BrowserVisit:
+    """What a browser visit of a list showed besides the rendered page: its XHR/fetch answers, whether one
+    of its navigations was a cookie challenge, and the HTML its last navigation was answered with."""
+
+    exchanges: list[CapturedResponse] = field(default_factory=list)
+    challenged: bool = False
+    document: bytes | None = None
+    document_validators: tuple[str | None, str | None] = (None, None)  # its ETag and Last-Modified
+
+
+async def captured_exchanges(responses: list[Any]) -> BrowserVisit:
+    """Read the answers a page got (playwright Response objects) while the page is still open."""
+    visit = BrowserVisit()
+    out = visit.exchanges
     for response in responses:
         request = response.request
         if request.resource_type == "document":
             # the page's own navigations: the challenge (412 and a script) comes before the reload
             if response.status in (412, 521):
-                challenged = True
+                visit.challenged = True
+            elif response.status == 200 and request.frame.parent_frame is None:
+                with contextlib.suppress(Exception):  # a navigation replaced before its body was read
+                    visit.document = await response.body()
+                    visit.document_validators = (response.headers.get("etag"), response.headers.get("last-modified"))
             continue
         if request.resource_type not in ("xhr", "fetch"):
             continue
@@ -40,7 +55,7 @@ async def captured_exchanges(responses: list[Any]) -> tuple[list[CapturedRespons
                                     request_content_type=request.headers.get("content-type"),
                                     status=response.status, content_type=headers.get("content-type", ""),
                                     body=body, etag=headers.get("etag"), last_modified=headers.get("last-modified")))
-    return out, challenged
+    return visit
 
 
 def why_failed(status: int, body: bytes, page: ListPage | None) -> str:
@@ -57,6 +72,7 @@ def why_failed(status: int, body: bytes, page: ListPage | None) -> str:
 class Learned:
     key: str
     api: dict[str, ApiShortcut] = field(default_factory=dict)  # list URL → its API
+    static: set[str] = field(default_factory=set)  # list URLs whose HTML lists the reports without JavaScript
     cookie: dict[str, Any] | None = None
     challenged: bool = False  # the site has answered with a challenge before
     last_failure: dict[str, str] = field(default_factory=dict)  # kind → why it stopped holding this pass
@@ -64,10 +80,12 @@ class Learned:
     @classmethod
     def load(cls, state: CrawlState, key: str) -> Learned:
         rows = state.shortcuts(key)
-        api_row, cookie_row = rows.get("api"), rows.get("cookie")
+        api_row, cookie_row, static_row = rows.get("api"), rows.get("cookie"), rows.get("static")
         api = {url: ApiShortcut.from_json(data) for url, data in api_row.data.get("lists", {}).items()} \
             if api_row is not None and api_row.holds else {}
-        return cls(key=key, api=api, cookie=cookie_row.data if cookie_row is not None and cookie_row.holds else None,
+        static = set(static_row.data.get("lists", [])) if static_row is not None and static_row.holds else set()
+        return cls(key=key, api=api, static=static,
+                   cookie=cookie_row.data if cookie_row is not None and cookie_row.holds else None,
                    challenged=cookie_row is not None)
 
     def api_for(self, list_url: str) -> ApiShortcut | None:
@@ -76,8 +94,8 @@ class Learned:
     def cookie_for(self, url: str, now: float) -> str | None:
         return cookie_header(self.cookie, url, now) if self.cookie else None
 
-    def held(self, state: CrawlState) -> None:
-        state.mark_shortcut(self.key, "api", holds=True)
+    def held(self, state: CrawlState, kind: str = "api") -> None:
+        state.mark_shortcut(self.key, kind, holds=True)
         if self.cookie is not None:
             state.mark_shortcut(self.key, "cookie", holds=True)
 
@@ -86,14 +104,18 @@ class Learned:
         self.last_failure[kind] = why
         if kind == "cookie":
             self.cookie = None
+        elif kind == "static":
+            self.static.clear()
         else:
             self.api.clear()
 
     def after_browser(self, state: CrawlState, list_url: str, page_url: str, status: int,
                       captured: list[CapturedResponse],
                       browser_cookies: list[dict[str, Any]], rendered: list[Entry],
-                      shown: dict[str, str]) -> list[str]:
-        """Learn from a browser visit of a list: its clearance (if the site challenged) and its JSON API."""
+                      shown: dict[str, str], document: bytes | None = None,
+                      document_validators: tuple[str | None, str | None] = (None, None)) -> list[str]:
+        """Learn from a browser visit of a list: its clearance (if the site challenged) and its JSON API —
+        or, where its HTML lists the reports as rendered, that no browser is needed past the challenge."""
         events = []
         if status in (412, 521) or self.challenged or "cookie" in self.last_failure:
             self.cookie, self.challenged = clearance(browser_cookies), True
@@ -102,6 +124,17 @@ class Learned:
                 state.mark_shortcut(self.key, "cookie", holds=True, note=f"renewed ({self.last_failure['cookie']})")
             events.append("cookie_learned")
         api = learn(captured, page_url, rendered, shown)
+        if api is None and document is not None and self.challenged and rendered and \
+                {e.url for e in parse_list("auto", page_url, document).entries} == {e.url for e in rendered}:
+            self.static.add(list_url)
+            state.save_shortcut(self.key, "static", {"lists": sorted(self.static)})
+            state.remember(list_url, *document_validators, hashlib.sha256(document).hexdigest(),
+                           links=[entry.url for entry in rendered])
+            if "static" in self.last_failure:
+                state.mark_shortcut(self.key, "static", holds=True,
+                                    note=f"re-learned ({self.last_failure['static']})")
+            events.append("static_learned")
+            return events
         if api is None:
             if self.api or shown:
                 events.append("api_not_found")

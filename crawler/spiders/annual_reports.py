@@ -17,7 +17,8 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from .. import shortcuts
-from ..apishortcut import ApiShortcut, CapturedResponse, read_api
+from ..apishortcut import ApiShortcut, read_api
+from ..cookies import is_challenge
 from ..listing import ListPage, anchors, attachments, parse_list
 from ..registry import SiteProfile, load_registry
 from ..state import CrawlState
@@ -91,7 +92,11 @@ class AnnualReportSpider(scrapy.Spider):
         learned = self.learned[profile.key]
         api = learned.api_for(url) if profile.browser else None
         cookie = learned.cookie_for(url, time.time())
-        if api is None or (learned.challenged and cookie is None):
+        if learned.challenged and cookie is None:
+            return self._list_request(profile, url, first=True)
+        if api is None and url in learned.static and profile.browser:
+            return self._list_request(profile, url, first=True, browser=False, cookie=cookie)
+        if api is None:
             return self._list_request(profile, url, first=True)
         self.pending[profile.key] += 1
         headers = {"Accept": "application/json, text/javascript, */*; q=0.01", "X-Requested-With": "XMLHttpRequest",
@@ -107,11 +112,20 @@ class AnnualReportSpider(scrapy.Spider):
         return scrapy.Request(api.url, method=api.method, body=api.body, headers=headers, callback=self.parse_api,
                               errback=self.api_failed, meta=meta, dont_filter=True)
 
-    def _list_request(self, profile: SiteProfile, url: str, *, first: bool) -> scrapy.Request:
+    def _list_request(self, profile: SiteProfile, url: str, *, first: bool, browser: bool | None = None,
+                      cookie: str | None = None) -> scrapy.Request:
         self.pending[profile.key] += 1
         meta: dict[str, Any] = {"site": profile.key, "list_url": url, "first_list_page": first,
                                 "handle_httpstatus_list": [304], "dont_obey_robotstxt": not profile.robots,
                                 **self._slot(profile.key)}
+        if profile.browser and browser is False:
+            # a list that is plain HTML past the challenge: over HTTP, with the kept clearance
+            meta.update(static_shortcut=True, handle_httpstatus_list=[304, 403, 412, 521])
+            headers = {"Cookie": cookie} if cookie else {}
+            if cookie:
+                meta["dont_merge_cookies"] = True
+            return scrapy.Request(url, callback=self.parse_list, errback=self.api_failed, meta=meta, headers=headers,
+                                  dont_filter=True)
         if profile.browser:
             from scrapy_playwright.page import PageMethod
 
@@ -133,22 +147,22 @@ class AnnualReportSpider(scrapy.Spider):
     # ------------------------------------------------------------------ learned shortcuts
     async def parse_browser_list(self, response: Response) -> Any:
         page = response.meta.pop("playwright_page", None)
-        captured: list[CapturedResponse] = []
+        visit = shortcuts.BrowserVisit()
         cookies: list[Any] = []
-        challenged = False
         if page is not None:
             try:
-                captured, challenged = await shortcuts.captured_exchanges(response.meta.get("captured", []))
+                visit = await shortcuts.captured_exchanges(response.meta.get("captured", []))
                 cookies = await page.context.cookies([response.url])
             finally:
                 await page.close()
         key = response.meta["site"]
         assert self.state is not None
         page_read = parse_list(self.profiles[key].platform, response.url, response.body, None)
-        status = 412 if challenged or self.profiles[key].platform == "challenge" else response.status
+        status = 412 if visit.challenged or self.profiles[key].platform == "challenge" else response.status
         for event in self.learned[key].after_browser(self.state, response.meta["list_url"], response.url,
-                                                     status, captured, cookies, page_read.entries,
-                                                     anchors(response.url, response.body)):
+                                                     status, visit.exchanges, cookies, page_read.entries,
+                                                     anchors(response.url, response.body), visit.document,
+                                                     visit.document_validators):
             self.crawler.stats.inc_value(f"nianbao/shortcuts/{event}")
         for output in self.parse_list(response):
             yield output
@@ -194,7 +208,8 @@ class AnnualReportSpider(scrapy.Spider):
         key = request.meta["site"]
         assert self.state is not None
         self.crawler.stats.inc_value("nianbao/shortcuts/fallback")
-        self.learned[key].failed(self.state, "api", failure.getErrorMessage()[:200])
+        self.learned[key].failed(self.state, "static" if request.meta.get("static_shortcut") else "api",
+                                 failure.getErrorMessage()[:200])
         yield self._list_request(self.profiles[key], request.meta["list_url"], first=True)
         self._list_done(key)
 
@@ -204,12 +219,26 @@ class AnnualReportSpider(scrapy.Spider):
         profile = self.profiles[key]
         assert self.state is not None
         try:
+            static = bool(response.meta.get("static_shortcut"))
             if response.status == 304:
+                if static:
+                    self.crawler.stats.inc_value("nianbao/shortcuts/static_used")
+                    self.learned[key].held(self.state, "static")
                 yield from self._unchanged_list(profile, response.url)
                 return
             page = parse_list(profile.platform, response.url, response.body,
                               (response.headers.get("Content-Type") or b"").decode("latin-1") or None)
-            if not profile.browser:
+            if static and (response.status != 200 or is_challenge(response.status, response.body) or (
+                    not page.entries and self.state.unchanged_list_links(key, response.url))):
+                why = shortcuts.why_failed(response.status, response.body, page)
+                self.crawler.stats.inc_value("nianbao/shortcuts/fallback")
+                self.learned[key].failed(self.state, "cookie" if why == "challenged" else "static", why)
+                yield self._list_request(profile, response.meta["list_url"], first=True)
+                return
+            if static:
+                self.crawler.stats.inc_value("nianbao/shortcuts/static_used")
+                self.learned[key].held(self.state, "static")
+            if not response.meta.get("playwright"):
                 self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"),
                                     hashlib.sha256(response.body).hexdigest(), links=[e.url for e in page.entries])
             for next_url in page.next_urls:

@@ -247,7 +247,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, pages.hanweb_xml(world, site), "text/xml; charset=utf-8", site=site.key, modified=latest)
             return
         if path == "/nb/":
-            self._send(200, pages.js_list_page(site), "text/html; charset=utf-8", site=site.key)
+            if site.static_list:
+                self._send(200, pages.static_list_page(world, site), "text/html; charset=utf-8", site=site.key,
+                           modified=latest)
+            else:
+                self._send(200, pages.js_list_page(site), "text/html; charset=utf-8", site=site.key)
             return
         if path == "/api/list.json" or re.match(r"^/api/v\d+/articles$", path):
             if site.platform not in ("jsapi", "challenge") or path != pages.api_path(site).split("?")[0]:
