@@ -17,8 +17,9 @@ def dashboard_app(settings: Settings, sessions: sessionmaker[Session], clock: Ca
     from storage import Archive
 
     return create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
-                      admin_password=settings.admin_password,
-                      secret_key=secret_key(settings.data_dir, settings.web_secret))
+                      admin_password=settings.admin_password.get_secret_value() if settings.admin_password else None,
+                      secret_key=secret_key(settings.data_dir,
+                                            settings.web_secret.get_secret_value() if settings.web_secret else None))
 
 
 def uvicorn_server(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime],

@@ -6,9 +6,13 @@ from __future__ import annotations
 import smtplib
 import ssl
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.message import EmailMessage
+from enum import StrEnum
 from typing import Protocol, TextIO
+
+from domain.redact import redact
 
 
 class SendFailed(Exception):
@@ -34,25 +38,46 @@ class ConsoleChannel:
         return "printed"
 
 
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    SSL = "ssl"
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
+    """Where e-mail goes; built by the composition root from the one `Settings` (NIANBAO_SMTP_*)."""
+
     host: str = "127.0.0.1"
     port: int = 25
     sender: str = "nianbao-watch@localhost"
     username: str | None = None
-    password: str | None = None
-    security: str = "none"  # none / starttls / ssl
+    password: str | None = field(default=None, repr=False)
+    security: str = SmtpSecurity.NONE  # none / starttls / ssl, nothing else
     timeout: float = 30.0
 
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "security", SmtpSecurity(self.security))
+        except ValueError:
+            raise ValueError(f"SMTP security {self.security!r}: one of none, starttls, ssl") from None
+
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> SmtpSettings | None:
-        """NIANBAO_SMTP_HOST (unset: no e-mail), _PORT, _FROM, _USER, _PASSWORD, _SECURITY (none/starttls/ssl)."""
+    def from_env(cls, env: Mapping[str, str]) -> SmtpSettings | None:
+        """For a caller not yet handed the settings object (`monitor.config.Settings.smtp()` is the reader the
+        composition root uses), with the same rules: NIANBAO_SMTP_SECURITY exactly none/starttls/ssl, the port
+        a number; an error names the variable. None without NIANBAO_SMTP_HOST."""
         host = env.get("NIANBAO_SMTP_HOST")
         if not host:
             return None
-        security = env.get("NIANBAO_SMTP_SECURITY", "none")
-        port = int(env.get("NIANBAO_SMTP_PORT") or {"ssl": 465, "starttls": 587}.get(security, 25))
-        return cls(host=host, port=port, sender=env.get("NIANBAO_SMTP_FROM", cls.sender),
+        security = env.get("NIANBAO_SMTP_SECURITY") or "none"
+        if security not in {s.value for s in SmtpSecurity}:
+            raise ValueError(f"NIANBAO_SMTP_SECURITY={security!r}: one of none, starttls, ssl")
+        raw_port = env.get("NIANBAO_SMTP_PORT") or ""
+        if raw_port and not (raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536):
+            raise ValueError(f"NIANBAO_SMTP_PORT={raw_port!r}: a port number")
+        port = int(raw_port) if raw_port else {"ssl": 465, "starttls": 587}.get(security, 25)
+        return cls(host=host, port=port, sender=env.get("NIANBAO_SMTP_FROM") or cls.sender,
                    username=env.get("NIANBAO_SMTP_USER") or None, password=env.get("NIANBAO_SMTP_PASSWORD") or None,
                    security=security)
 
@@ -71,7 +96,7 @@ def smtp_send(settings: SmtpSettings, message: EmailMessage) -> str:
                 client.login(settings.username, settings.password or "")
             refused = client.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        raise SendFailed(f"SMTP {settings.host}:{settings.port}: {exc}") from exc
+        raise SendFailed(redact(f"SMTP {settings.host}:{settings.port}: {exc}", [settings.password])) from exc
     if refused:
         raise SendFailed(f"SMTP refused {', '.join(refused)}")
     return f"smtp:{message['Message-ID'] or ''}"

@@ -12,24 +12,24 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import KIND_NAMES, Calendar
+from domain.time import local_zone
+from domain.vocabulary import SEVERITY_LABELS
 from storage.models import Agency, DigestSend, Document, Event, Report, Subscription
 
 from .channels import SendFailed, SmtpSettings, smtp_send
-from .matching import Scope
+from .matching import Scope, region_name
 from .outbox import LEASE, record_failure, record_sent
 from .subscriptions import scope_of
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = local_zone()  # the reporting zone (NIANBAO_TIMEZONE), configured before this module is imported
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html", "j2"]), trim_blocks=False)
-SEVERITY_LABELS = {"error": "错误", "warning": "疑点", "notice": "提示"}
 CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
@@ -71,7 +71,7 @@ def collect(session: Session, scope: Scope, week: str, calendar: Calendar) -> Di
     start, end = week_bounds(week)
     agencies = [a for a in session.scalars(select(Agency)) if scope.covers(a.name, a.region_code)]
     ids = {a.id for a in agencies}
-    label = "全部" if scope.everything else "、".join([*scope.regions, *scope.agencies])
+    label = "全部" if scope.everything else "、".join([*map(region_name, scope.regions), *scope.agencies])
     data = DigestData(week_label=week, start=start.date().isoformat(),
                       end=(end - timedelta(days=1)).date().isoformat(), scope_label=label)
     documents = session.scalars(select(Document).where(Document.first_seen >= start, Document.first_seen < end)

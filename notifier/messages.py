@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.vocabulary import SEVERITY_LABELS, rule_name
+
 TITLES = {
     "NEW": "【新报告】", "REVISED": "【报告被修改】", "REMOVED": "【报告被删除】", "LATE": "【逾期发布】",
     "MISSING": "【逾期未发布】", "BACKDATED": "【发布时间疑似倒填】", "SPIDER_BROKEN": "【站点监测异常】",
 }
-SEVERITY = {"error": "错误", "warning": "疑点", "notice": "提示"}
+SEVERITY = SEVERITY_LABELS
 TELEGRAM_LIMIT = 4096
 
 
@@ -19,7 +21,7 @@ def render(kind: str, payload: dict[str, Any]) -> str:
     lines: list[str]
     if kind == "FINDING":
         lines = [f"【{SEVERITY.get(payload.get('severity', ''), '问题')}】{agency}", f"《{title}》",
-                 f"[{payload.get('rule')}] {payload.get('message')}"]
+                 f"{rule_name(payload.get('rule'))}：{payload.get('message')}"]
         if payload.get("page"):
             lines.append(f"位置：第{payload['page']}页")
         if payload.get("text"):
@@ -43,6 +45,8 @@ def render(kind: str, payload: dict[str, Any]) -> str:
                  str(payload.get("message") or "")]
     if url:
         lines.append(f"链接：{url}")
+    if payload.get("report_id"):
+        lines.append(f"报告编号：{payload['report_id']}（在机器人中发送 /report {payload['report_id']} 查看详情）")
     return "\n".join(line for line in lines if line)
 
 

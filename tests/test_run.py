@@ -67,7 +67,7 @@ def test_run_end_to_end(tmp_path: Path) -> None:
 
         assert harness.wait_for(lambda: arrived("【新报告】"), POLL + 60), harness.output()[-3000:]
         assert time.monotonic() - published <= POLL + 60
-        assert harness.wait_for(lambda: arrived("T3-BALANCE"), 30)
+        assert harness.wait_for(lambda: arrived("表三勾稽关系不平"), 30)  # the rule by its Chinese name
 
         # the Bot API fails for a while: the alert is retried with backoff (1, 2 min) and arrives once
         harness.telegram.fail_next(502, calls=2)
