@@ -10,7 +10,7 @@ from typing import Any
 
 from .apishortcut import ApiShortcut, CapturedResponse, learn
 from .cookies import clearance, cookie_header, is_challenge
-from .listing import Entry, ListPage, parse_list
+from .listing import Entry, ListPage, anchors, parse_list
 from .state import CrawlState
 
 MAX_CAPTURED_BODY = 2 * 1024 * 1024
@@ -124,8 +124,10 @@ class Learned:
                 state.mark_shortcut(self.key, "cookie", holds=True, note=f"renewed ({self.last_failure['cookie']})")
             events.append("cookie_learned")
         api = learn(captured, page_url, rendered, shown)
-        if api is None and document is not None and self.challenged and rendered and \
+        if api is None and document is not None and self.challenged and shown and \
+                set(anchors(page_url, document)) >= set(shown) and \
                 {e.url for e in parse_list("auto", page_url, document).entries} == {e.url for e in rendered}:
+            # the HTML the server sent already shows every link the rendered page shows: no JavaScript needed
             self.static.add(list_url)
             state.save_shortcut(self.key, "static", {"lists": sorted(self.static)})
             state.remember(list_url, *document_validators, hashlib.sha256(document).hexdigest(),
