@@ -92,16 +92,18 @@ def read_agencies(text: str) -> list[AgencyRow]:
 
 
 def _region(row: AgencyRow) -> tuple[str | None, str | None]:
-    """The region code for a row: as given (a name or a code), else from the agency's name."""
+    """The region code for a row: as given (a name or a code), else from the agency's name; and what was
+    wrong with the one given, if anything."""
     from domain.regions import RegionNotFound, region_from_agency_name, resolve_region
 
+    problem = None
     if row.region:
         try:
             return resolve_region(row.region).code, None
         except RegionNotFound as exc:
-            return None, str(exc)
+            problem = str(exc)  # said in the entry; the name may still tell
     region = region_from_agency_name(row.agency)
-    return (region.code if region else None), None
+    return (region.code if region else None), problem
 
 
 def cmd_import(args: argparse.Namespace) -> int:
