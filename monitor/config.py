@@ -161,6 +161,10 @@ class Settings(BaseModel):
     web_port: int = Field(default=8080, ge=0, le=65535)
     admin_password: SecretStr | None = None
     web_secret: SecretStr | None = None
+    public_url: str | None = None  # where people reach the dashboard (links in alerts, digests, feeds, sign-ups)
+    webhook_allowed_hosts: tuple[str, ...] = ()  # private hosts a work-chat robot URL may point at
+    signup_per_address: int = Field(default=3, ge=0)  # dashboard sign-ups per e-mail address or webhook a day
+    signup_per_client: int = Field(default=10, ge=0)  # dashboard sign-ups per client address an hour
     config: str | None = None  # NIANBAO_CONFIG: the TOML file these came from
     environment: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
@@ -178,7 +182,7 @@ class Settings(BaseModel):
             raise ValueError("expected MM-DD..MM-DD, e.g. 01-01..04-15") from None
         return (start[0], start[1]), (end[0], end[1])
 
-    @field_validator("allowed_hosts", "telegram_admins", mode="before")
+    @field_validator("allowed_hosts", "telegram_admins", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

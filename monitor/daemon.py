@@ -165,7 +165,8 @@ class Monitor:
             return None
         week, moment = schedule.due_digest_week(self.clock(), self.settings.digest_weekday,
                                                 self.settings.digest_hour, self.tz)
-        result = deliver_digests(self.sessions, week, moment, self.calendar, self.smtp, self.clock)
+        result = deliver_digests(self.sessions, week, moment, self.calendar, self.smtp, self.clock,
+                                 links=getattr(self.channels.get("email"), "links", None))
         if result.sent or result.deferred or result.failed:
             log.info("digest %s: %d sent, %d to retry, %d given up", week, result.sent, result.deferred,
                      result.failed)
@@ -329,6 +330,11 @@ def build_channels(settings: Settings) -> tuple[dict[str, Channel], SmtpSettings
     smtp = settings.smtp()
     if smtp is not None:
         channels["email"] = EmailChannel(smtp)
+    from notifier.channels import reach_channels
+    from notifier.links import PublicLinks
+
+    env = settings.environment or dict(os.environ)
+    channels.update(reach_channels(env, smtp, PublicLinks.from_env(env, settings.data_dir)))
     if settings.telegram_token:
         from notifier.telegram_bot import TelegramChannel
 

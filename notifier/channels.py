@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from .links import PublicLinks
 
 from domain.redact import redact
 
@@ -105,16 +108,14 @@ def smtp_send(settings: SmtpSettings, message: EmailMessage) -> str:
 class EmailChannel:
     name = "email"
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, links: PublicLinks | None = None) -> None:
         self.settings = settings
+        self.links = links  # the dashboard's address and signing key: unsubscribe links and headers
 
     def send(self, address: str, text: str) -> str:
-        message = EmailMessage()
-        message["From"] = self.settings.sender
-        message["To"] = address
-        message["Subject"] = "年报监测提醒：" + text.split("\n", 1)[0][:60]
-        message.set_content(text + "\n\n退订：在机器人中发送 /unsubscribe，或回复本邮件注明“退订”。")
-        return smtp_send(self.settings, message)
+        from .mail import alert_email
+
+        return smtp_send(self.settings, alert_email(self.settings.sender, address, text, self.links))
 
 
 class WebhookChannel:
@@ -133,3 +134,13 @@ class WebhookChannel:
         if not client.notify(body=body or title, title=title):
             raise SendFailed(f"webhook {address.split('://')[0]}:// did not accept the message")
         return "webhook:ok"
+
+
+def reach_channels(env: dict[str, str], smtp: SmtpSettings | None, links: PublicLinks) -> dict[str, Channel]:
+    """E-mail with unsubscribe links, and the native work-chat robots (企业微信, 钉钉, 飞书)."""
+    from .workchat import allowed_hosts_from_env, robot_channels
+
+    channels: dict[str, Channel] = dict(robot_channels(links, allowed_hosts=allowed_hosts_from_env(env)))
+    if smtp is not None:
+        channels["email"] = EmailChannel(smtp, links)
+    return channels

@@ -20,7 +20,7 @@ from domain.redact import redact
 from storage.models import Delivery, Event, FindingRow, Subscription
 
 from .channels import Channel, SendFailed
-from .messages import render
+from .messages import render_event
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 12
@@ -56,7 +56,7 @@ def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], n
                 result.cancelled += 1
                 continue
             channel = channels.get(subscription.channel)
-            text = render(event.kind, event.payload)
+            text = render_event(session, event, subscription)
             address = subscription.address
         try:
             if channel is None:

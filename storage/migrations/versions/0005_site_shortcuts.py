@@ -1,7 +1,7 @@
 """site shortcuts: learned list APIs and challenge cookies
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0006 (relinked after main merged 0006; was 0003)
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
