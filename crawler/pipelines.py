@@ -4,6 +4,7 @@ store, with events), in a worker thread so that parsing never stalls the crawl."
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from scrapy import Spider
@@ -25,6 +26,12 @@ class IngestPipeline:
 
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
+        if os.environ.get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive, and a parse job for the rest
+            from workers.handoff import hand_off
+
+            await deferred_to_future(deferToThread(hand_off, state, item))
+            self.crawler.stats.inc_value("nianbao/handed_off")
+            return {k: v for k, v in item.items() if k != "body"} | {"events": []}
         result = await deferred_to_future(deferToThread(state.ingest, item))
         stats = self.crawler.stats
         stats.inc_value("nianbao/stored" if result.created else "nianbao/unchanged")

@@ -14,9 +14,9 @@ from .config import Settings
 
 def dashboard_app(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> Any:
     from dashboard.app import create_app, secret_key
-    from storage import Archive
+    from storage.archive import archive_for
 
-    return create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
+    return create_app(sessions, archive_for(settings), clock=clock,
                       admin_password=settings.admin_password,
                       secret_key=secret_key(settings.data_dir, settings.web_secret))
 

@@ -19,7 +19,7 @@ import checks
 from checks.deadlines import Calendar
 from parser import ParseError, Record
 
-from .archive import Archive, sha256
+from .archive import ArchiveStore, sha256
 from .models import Agency, Delivery, Document, DocumentVersion, Event, FindingRow, Report, Subscription
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -149,7 +149,7 @@ def _changed_cells(before: dict[str, Any] | None, after: dict[str, Any] | None) 
     return changes
 
 
-def ingest(sessions: sessionmaker[Session], archive: Archive, data: bytes, origin: Origin, *,
+def ingest(sessions: sessionmaker[Session], archive: ArchiveStore, data: bytes, origin: Origin, *,
            parse: Parser = _parse_guarded, calendar: Calendar | None = None) -> IngestResult:
     digest, relative = archive.put(data)
     with sessions() as session:

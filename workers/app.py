@@ -1,0 +1,96 @@
+"""The procrastinate application: the connector, the queues, and every task with its schedule.
+
+Why procrastinate (see README "Several machines"): PostgreSQL is already required for several machines, so the
+queue adds no service; periodic jobs are deduplicated by a unique constraint (every worker defers them, one
+runs per period); `lock` / `queueing_lock` keep one poll per group of sites; a killed worker's jobs are found
+through its stale heartbeat and retried (`retry_stalled_jobs`, scheduled here)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from procrastinate import App, PsycopgConnector, RetryStrategy
+from sqlalchemy.engine import make_url
+
+from monitor.config import Settings
+
+from . import tasks
+
+log = logging.getLogger("nianbao.workers")
+
+QUEUES = ("poll", "parse", "alerts", "maintenance")
+PARSE_TASK = "nianbao.parse_document"
+POLL_TASK = "nianbao.poll_sites"
+# a job whose worker sent no heartbeat for this long is stalled and is run again
+STALLED_AFTER_HEARTBEATS = 3
+
+
+def conninfo(database_url: str) -> str:
+    """A libpq connection string from the SQLAlchemy URL (`postgresql+psycopg://…` → `postgresql://…`)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise SystemExit(f"nianbao: workers need PostgreSQL (NIANBAO_DATABASE_URL is {url.get_backend_name()}); "
+                         "on one machine use `nianbao run`")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def every(seconds: float) -> str:
+    """A cron expression (with procrastinate's optional seconds column) for roughly every `seconds`."""
+    seconds = max(1, round(seconds))
+    if seconds < 60:
+        return f"*/{seconds} * * * * *"
+    if seconds < 3600:
+        return f"*/{max(1, seconds // 60)} * * * *"
+    if seconds < 86400:
+        return f"0 */{max(1, seconds // 3600)} * * *"
+    return "0 3 * * *"  # daily, at a quiet hour (UTC)
+
+
+def heartbeat_seconds(settings: Settings) -> float:
+    return float(settings.environment.get("NIANBAO_WORKER_HEARTBEAT") or 10)
+
+
+def build_app(settings: Settings, *, pool_size: int = 4) -> App:
+    """The app for `settings`: the same task names and schedules in every process (the crawl child too,
+    which only defers parse jobs)."""
+    connector = PsycopgConnector(conninfo=conninfo(settings.database_url),
+                                 kwargs={"min_size": 1, "max_size": pool_size})
+    app = App(connector=connector, periodic_defaults={"max_delay": max(600.0, settings.tick * 3)})
+    retry = RetryStrategy(max_attempts=5, exponential_wait=3)
+
+    # the planner: once per tick across all workers (procrastinate's periodic defers are unique per period)
+    plan = app.task(name="nianbao.plan_polls", queue="poll", queueing_lock="plan_polls", lock="plan_polls",
+                    pass_context=True)(tasks.plan_polls)
+    app.periodic(cron=every(settings.tick), periodic_id="plan")(plan)
+    app.task(name=POLL_TASK, queue="poll", retry=RetryStrategy(max_attempts=3, wait=30))(tasks.poll_sites)
+    app.task(name=PARSE_TASK, queue="parse", retry=retry)(tasks.parse_document)
+    for name, queue, seconds, function in (
+            ("dispatch", "alerts", settings.dispatch_interval, tasks.dispatch),
+            ("digest", "alerts", settings.digest_interval, tasks.digest),
+            ("sweep", "maintenance", settings.sweep_interval, tasks.sweep)):
+        task = app.task(name=f"nianbao.{name}", queue=queue, queueing_lock=name, lock=name)(function)
+        app.periodic(cron=every(seconds), periodic_id=name)(task)
+    maintain = app.task(name="nianbao.maintenance", queue="maintenance", queueing_lock="maintenance",
+                        lock="maintenance", pass_context=True)(tasks.maintenance)
+    app.periodic(cron=every(settings.maintenance_interval), periodic_id="maintenance")(maintain)
+    stalled_after = heartbeat_seconds(settings) * STALLED_AFTER_HEARTBEATS
+
+    async def retry_stalled(context: Any, timestamp: int) -> int:
+        return await retry_stalled_jobs(context.app, stalled_after)
+
+    stalled = app.task(name="nianbao.retry_stalled_jobs", queue="maintenance", queueing_lock="retry_stalled",
+                       pass_context=True)(retry_stalled)
+    app.periodic(cron=every(heartbeat_seconds(settings)), periodic_id="stalled")(stalled)
+    return app
+
+
+async def retry_stalled_jobs(app: App, seconds_since_heartbeat: float) -> int:
+    """Jobs of workers whose heartbeat stopped (killed, frozen, cut off) are run again by another worker."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    count = 0
+    for job in stalled:
+        log.warning("job %s (%s) was running on a worker that stopped; running it again", job.id, job.task_name)
+        await app.job_manager.retry_job(job)
+        count += 1
+    return count

@@ -1,0 +1,201 @@
+"""The jobs a worker runs. Each is idempotent — run twice (a killed worker's job is run again) it does the same
+as once: polls re-check what is due, ingest is keyed by URL and sha256, events by their key, the outbox's
+claim is atomic, periodic jobs ask the clock what is due.
+
+The jobs reuse the single process's own job bodies (`monitor.daemon.Monitor`), so a worker and `nianbao run`
+poll, sweep, dispatch, send digests and maintain in the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.deadlines import Calendar
+from monitor.config import Settings
+from monitor.daemon import ARCHIVE_TEMP_MAX_AGE, Monitor
+from storage.archive import ArchiveStore
+
+log = logging.getLogger("nianbao.workers")
+
+PARSE_ELSEWHERE_ENV = "NIANBAO_PARSE_ELSEWHERE"  # set for a crawl child: archive and defer, do not parse
+DEFAULT_POLL_GROUPS = 16
+KEEP_FINISHED_JOBS_HOURS = 7 * 24
+
+
+@dataclass
+class Runtime:
+    """What the jobs of one worker process share: settings, database, archive, channels."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    archive: ArchiveStore
+    calendar: Calendar
+    clock: Callable[[], datetime]
+    monitor: Monitor
+    registry: Callable[[], list[str]] | None
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = build_runtime(Settings.from_env())
+        return _runtime
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    from checks.deadlines import load_calendar
+    from monitor.daemon import build_channels, registry_keys
+    from storage import make_engine, session_factory
+    from storage.archive import archive_for
+
+    engine = make_engine(settings.database_url)
+    sessions = session_factory(engine)
+    calendar = load_calendar()
+    clock = settings.clock()
+    channels, smtp = build_channels(settings)
+    monitor = Monitor(settings, sessions, clock=clock, crawler=None, registry=None, channels=channels, smtp=smtp,
+                      calendar=calendar)
+    return Runtime(settings=settings, engine=engine, sessions=sessions, archive=archive_for(settings),
+                   calendar=calendar, clock=clock, monitor=monitor,
+                   registry=registry_keys(settings.sites) if settings.sites else None)
+
+
+def poll_group(key: str, groups: int) -> int:
+    """A site's group: stable, so one group's poll job (its `lock`) is the only one that ever polls the site."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % groups
+
+
+def poll_groups(settings: Settings) -> int:
+    return max(1, int(settings.environment.get("NIANBAO_POLL_GROUPS") or DEFAULT_POLL_GROUPS))
+
+
+def due_sites(rt: Runtime) -> list[str]:
+    """The registry's sites that are due now (as `nianbao run` decides it)."""
+    from monitor import schedule
+    from storage.models import Site
+
+    if rt.registry is None:
+        return []
+    keys = rt.registry()
+    now = rt.clock()
+    interval = rt.monitor.interval(now)
+    with rt.sessions() as session:
+        sites = {s.key: s for s in session.scalars(select(Site).where(Site.key.in_(keys)))} if keys else {}
+    return [key for key in keys if key not in sites or schedule.is_due(
+        now, next_poll_at=sites[key].next_poll_at, last_poll_at=sites[key].last_poll_at, interval=interval)]
+
+
+async def plan_polls(context: Any, timestamp: int) -> int:
+    """Periodic (one run per tick across all workers): a poll job per group of due sites. A group has at most
+    one waiting job (`queueing_lock`) and one running (`lock`), so no site is ever polled twice at once."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from .app import POLL_TASK
+
+    rt = runtime()
+    due = await asyncio.to_thread(due_sites, rt)
+    groups: dict[int, list[str]] = {}
+    for key in due:
+        groups.setdefault(poll_group(key, poll_groups(rt.settings)), []).append(key)
+    deferred = 0
+    for group, keys in sorted(groups.items()):
+        try:
+            await context.app.configure_task(POLL_TASK, queue="poll", lock=f"poll:{group}",
+                                             queueing_lock=f"poll:{group}").defer_async(group=group, keys=keys)
+            deferred += 1
+        except AlreadyEnqueued:
+            pass  # that group's next poll is waiting already; it re-reads what is due when it starts
+    if deferred:
+        log.info("plan: %d site(s) due, %d poll job(s) deferred", len(due), deferred)
+    return deferred
+
+
+def poll_sites(group: int, keys: list[str]) -> dict[str, Any]:
+    """Crawl the sites of `keys` still due, in a child process (as `nianbao run` does); the child archives
+    what it downloads and defers a parse job per file instead of parsing."""
+    from monitor.crawl_runner import SubprocessCrawler
+
+    rt = runtime()
+    settings = rt.settings
+    if not settings.sites:
+        return {"due": 0}
+    environment = settings.child_environment()
+    environment[PARSE_ELSEWHERE_ENV] = "1"
+    if settings.allowed_hosts:
+        environment["NIANBAO_ALLOWED_HOSTS"] = ",".join(settings.allowed_hosts)
+    crawler = SubprocessCrawler(settings.sites, environment=environment,
+                                log_path=settings.data_dir / "logs" / f"crawl-worker-{os.getpid()}.log",
+                                timeout=settings.crawl_timeout, revisit_hours=settings.revisit_hours,
+                                slot_per_site=settings.slot_per_site)
+    monitor = Monitor(settings, rt.sessions, clock=rt.clock, crawler=crawler, registry=lambda: list(keys),
+                      channels={}, smtp=None, calendar=rt.calendar)
+    result = monitor.job_poll()
+    summary = result.outcome.summary if result.outcome else "nothing due"
+    log.info("poll group %d: %d due; %s", group, len(result.due), summary)
+    if result.outcome is not None and result.outcome.returncode is None and not result.outcome.timed_out:
+        raise RuntimeError(f"poll of group {group} abandoned: {summary}")  # the worker is stopping: run it again
+    return {"due": len(result.due), "summary": summary}
+
+
+def parse_document(sha256: str, relative: str, origin: dict[str, Any]) -> dict[str, Any]:
+    """Parse, check and store one archived document (no web access): what the crawler's pipeline does in one
+    process. The bytes are read back from the archive and verified."""
+    from storage import Origin, ingest
+    from storage import crawl_state as cs
+
+    rt = runtime()
+    data = rt.archive.get(relative)
+    published = date.fromisoformat(origin["published"]) if origin.get("published") else None
+    seen = datetime.fromisoformat(origin["seen_at"])
+    site_id = origin.get("site_id")
+    result = ingest(rt.sessions, rt.archive, data, Origin(
+        agency=origin["agency"], url=origin["url"], seen_at=seen, region=origin.get("region"),
+        kind=origin.get("kind"), published=published, content_type=origin.get("content_type"), site_id=site_id,
+        page_url=origin.get("page_url"), first_read=bool(origin.get("first_read"))), calendar=rt.calendar)
+    if "NEW" in result.events and site_id is not None and cs.check_backdated(
+            rt.sessions, site_id, origin["url"], origin.get("page_url") or origin["url"], published, seen):
+        result.events.append("BACKDATED")
+    if result.error:
+        log.warning("%s: stored, but could not be read: %s", origin["url"], result.error)
+    return {"report_id": result.report_id, "created": result.created, "events": result.events,
+            "sha256": sha256}
+
+
+def dispatch(timestamp: int) -> dict[str, int]:
+    result = runtime().monitor.job_dispatch()
+    return {"sent": result.sent, "deferred": result.deferred, "failed": result.failed}
+
+
+def digest(timestamp: int) -> dict[str, int] | None:
+    result = runtime().monitor.job_digest()
+    return None if result is None else {"sent": result.sent, "deferred": result.deferred, "failed": result.failed}
+
+
+def sweep(timestamp: int) -> int:
+    return len(runtime().monitor.job_sweep())
+
+
+async def maintenance(context: Any, timestamp: int) -> dict[str, int]:
+    rt = runtime()
+    done = await asyncio.to_thread(rt.monitor.job_maintenance)
+    if rt.archive.describe() != str(rt.settings.archive_root):
+        done["temp_files_removed"] += await asyncio.to_thread(rt.archive.remove_stale_temporaries,
+                                                              ARCHIVE_TEMP_MAX_AGE)
+    await context.app.job_manager.delete_old_jobs(nb_hours=KEEP_FINISHED_JOBS_HOURS)
+    return done
