@@ -55,7 +55,7 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> App:
     """The app for `settings`: the same task names and schedules in every process (the crawl child too,
     which only defers parse jobs)."""
     connector = PsycopgConnector(conninfo=conninfo(settings.database_url),
-                                 kwargs={"min_size": 1, "max_size": pool_size})
+                                 min_size=1, max_size=pool_size)
     app = App(connector=connector, periodic_defaults={"max_delay": max(600.0, settings.tick * 3)})
     retry = RetryStrategy(max_attempts=5, exponential_wait=3)
 
