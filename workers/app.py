@@ -11,6 +11,8 @@ import logging
 from typing import Any
 
 from procrastinate import App, PsycopgConnector, RetryStrategy
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
 from monitor.config import Settings
@@ -23,7 +25,7 @@ QUEUES = ("poll", "parse", "alerts", "maintenance")
 PARSE_TASK = "nianbao.parse_document"
 POLL_TASK = "nianbao.poll_sites"
 # a job whose worker sent no heartbeat for this long is stalled and is run again
-STALLED_AFTER_HEARTBEATS = 3
+STALLED_AFTER_HEARTBEATS = 5
 
 
 def conninfo(database_url: str) -> str:
@@ -90,7 +92,14 @@ async def retry_stalled_jobs(app: App, seconds_since_heartbeat: float) -> int:
     stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
     count = 0
     for job in stalled:
-        log.warning("job %s (%s) was running on a worker that stopped; running it again", job.id, job.task_name)
-        await app.job_manager.retry_job(job)
+        try:
+            await app.job_manager.retry_job(job)
+            log.warning("job %s (%s) was running on a worker that stopped; running it again", job.id, job.task_name)
+        except UniqueViolation:
+            # an identical job waits already (same queueing lock, e.g. the next poll of the same sites, which
+            # re-reads what is still due): that one does the work; this run is given up, not run twice
+            await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+            log.warning("job %s (%s) was running on a worker that stopped; the waiting job %s replaces it",
+                        job.id, job.task_name, job.queueing_lock)
         count += 1
     return count

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Settings
 from storage.models import MonitorState
 
-from .app import QUEUES, build_app, heartbeat_seconds
+from .app import QUEUES, STALLED_AFTER_HEARTBEATS, build_app, heartbeat_seconds
 from .tasks import runtime
 
 log = logging.getLogger("nianbao.workers")
@@ -85,7 +85,7 @@ def run_worker(settings: Settings, queues: Sequence[str], concurrency: int, name
         async with app.open_async():
             await app.run_worker_async(queues=list(queues), concurrency=concurrency, name=worker_name,
                                        update_heartbeat_interval=beat_every,
-                                       stalled_worker_timeout=beat_every * 3,
+                                       stalled_worker_timeout=beat_every * STALLED_AFTER_HEARTBEATS,
                                        fetch_job_polling_interval=min(5.0, max(0.5, beat_every / 2)),
                                        install_signal_handlers=True)
 
