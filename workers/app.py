@@ -7,7 +7,9 @@ through its stale heartbeat and retried (`retry_stalled_jobs`, scheduled here)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from procrastinate import App, PsycopgConnector, RetryStrategy
@@ -61,29 +63,30 @@ def build_app(settings: Settings, *, pool_size: int = 4) -> App:
     app = App(connector=connector, periodic_defaults={"max_delay": max(600.0, settings.tick * 3)})
     retry = RetryStrategy(max_attempts=5, exponential_wait=3)
 
-    # the planner: once per tick across all workers (procrastinate's periodic defers are unique per period)
-    plan = app.task(name="nianbao.plan_polls", queue="poll", queueing_lock="plan_polls", lock="plan_polls",
-                    pass_context=True)(tasks.plan_polls)
-    app.periodic(cron=every(settings.tick), periodic_id="plan")(plan)
     app.task(name=POLL_TASK, queue="poll", retry=RetryStrategy(max_attempts=3, wait=30))(tasks.poll_sites)
     app.task(name=PARSE_TASK, queue="parse", retry=retry)(tasks.parse_document)
-    for name, queue, seconds, function in (
-            ("dispatch", "alerts", settings.dispatch_interval, tasks.dispatch),
-            ("digest", "alerts", settings.digest_interval, tasks.digest),
-            ("sweep", "maintenance", settings.sweep_interval, tasks.sweep)):
-        task = app.task(name=f"nianbao.{name}", queue=queue, queueing_lock=name, lock=name)(function)
+
+    def periodic(name: str, queue: str, seconds: float, body: Callable[[App], Awaitable[Any]]) -> None:
+        """Every worker defers it; procrastinate's unique constraint keeps one job per period — but only
+        against the latest period (it deletes older ones), so a lagging worker can defer an older period
+        again: `claim_period` lets only one job run per period, and none for a period older than one run."""
+
+        async def run(context: Any, timestamp: int) -> Any:
+            if not await asyncio.to_thread(tasks.claim_period, name, timestamp, context.job.id):
+                return None
+            return await body(context.app)
+
+        task = app.task(name=f"nianbao.{name}", queue=queue, queueing_lock=name, lock=name, pass_context=True)(run)
         app.periodic(cron=every(seconds), periodic_id=name)(task)
-    maintain = app.task(name="nianbao.maintenance", queue="maintenance", queueing_lock="maintenance",
-                        lock="maintenance", pass_context=True)(tasks.maintenance)
-    app.periodic(cron=every(settings.maintenance_interval), periodic_id="maintenance")(maintain)
+
     stalled_after = heartbeat_seconds(settings) * STALLED_AFTER_HEARTBEATS
-
-    async def retry_stalled(context: Any, timestamp: int) -> int:
-        return await retry_stalled_jobs(context.app, stalled_after)
-
-    stalled = app.task(name="nianbao.retry_stalled_jobs", queue="maintenance", queueing_lock="retry_stalled",
-                       pass_context=True)(retry_stalled)
-    app.periodic(cron=every(heartbeat_seconds(settings)), periodic_id="stalled")(stalled)
+    periodic("plan_polls", "poll", settings.tick, tasks.plan_polls)  # the planner: once per tick in all
+    periodic("dispatch", "alerts", settings.dispatch_interval, lambda _: asyncio.to_thread(tasks.dispatch))
+    periodic("digest", "alerts", settings.digest_interval, lambda _: asyncio.to_thread(tasks.digest))
+    periodic("sweep", "maintenance", settings.sweep_interval, lambda _: asyncio.to_thread(tasks.sweep))
+    periodic("maintenance", "maintenance", settings.maintenance_interval, tasks.maintenance)
+    periodic("retry_stalled_jobs", "maintenance", heartbeat_seconds(settings),
+             lambda app: retry_stalled_jobs(app, stalled_after))
     return app
 
 

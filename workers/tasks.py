@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -101,7 +101,7 @@ def due_sites(rt: Runtime) -> list[str]:
         now, next_poll_at=sites[key].next_poll_at, last_poll_at=sites[key].last_poll_at, interval=interval)]
 
 
-async def plan_polls(context: Any, timestamp: int) -> int:
+async def plan_polls(app: Any) -> int:
     """Periodic (one run per tick across all workers): a poll job per group of due sites. A group has at most
     one waiting job (`queueing_lock`) and one running (`lock`), so no site is ever polled twice at once."""
     from procrastinate.exceptions import AlreadyEnqueued
@@ -116,7 +116,7 @@ async def plan_polls(context: Any, timestamp: int) -> int:
     deferred = 0
     for group, keys in sorted(groups.items()):
         try:
-            await context.app.configure_task(POLL_TASK, queue="poll", lock=f"poll:{group}",
+            await app.configure_task(POLL_TASK, queue="poll", lock=f"poll:{group}",
                                              queueing_lock=f"poll:{group}").defer_async(group=group, keys=keys)
             deferred += 1
         except AlreadyEnqueued:
@@ -177,25 +177,54 @@ def parse_document(sha256: str, relative: str, origin: dict[str, Any]) -> dict[s
             "sha256": sha256}
 
 
-def dispatch(timestamp: int) -> dict[str, int]:
+def dispatch() -> dict[str, int]:
     result = runtime().monitor.job_dispatch()
     return {"sent": result.sent, "deferred": result.deferred, "failed": result.failed}
 
 
-def digest(timestamp: int) -> dict[str, int] | None:
+def digest() -> dict[str, int] | None:
     result = runtime().monitor.job_digest()
     return None if result is None else {"sent": result.sent, "deferred": result.deferred, "failed": result.failed}
 
 
-def sweep(timestamp: int) -> int:
+def sweep() -> int:
     return len(runtime().monitor.job_sweep())
 
 
-async def maintenance(context: Any, timestamp: int) -> dict[str, int]:
+async def maintenance(app: Any) -> dict[str, int]:
     rt = runtime()
     done = await asyncio.to_thread(rt.monitor.job_maintenance)
     if rt.archive.describe() != str(rt.settings.archive_root):
         done["temp_files_removed"] += await asyncio.to_thread(rt.archive.remove_stale_temporaries,
                                                               ARCHIVE_TEMP_MAX_AGE)
-    await context.app.job_manager.delete_old_jobs(nb_hours=KEEP_FINISHED_JOBS_HOURS)
+    await app.job_manager.delete_old_jobs(nb_hours=KEEP_FINISHED_JOBS_HOURS)
     return done
+
+
+PERIOD_HISTORY = 200
+
+
+def claim_period(name: str, timestamp: int, job_id: int) -> bool:
+    """May this job run the periodic task `name` for the period `timestamp`? Yes unless another job ran it
+    for this period or a later one (the same job, run again after its worker died, may). The last periods
+    and their jobs are kept in `monitor_state` ("periodic:<name>")."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    from storage.models import MonitorState
+
+    rt = runtime()
+    key = f"periodic:{name}"
+    now = datetime.now(UTC)
+    with rt.sessions() as session, session.begin():
+        session.execute(insert(MonitorState).values(name=key, value={}, updated_at=now)
+                        .on_conflict_do_nothing(index_elements=["name"]))
+        row = session.get(MonitorState, key, with_for_update=True, populate_existing=True)
+        assert row is not None
+        last, last_job = int(row.value.get("timestamp") or 0), row.value.get("job")
+        if timestamp < last or (timestamp == last and job_id != last_job):
+            log.info("%s for %s: run already (job %s)", name, timestamp, last_job)
+            return False
+        history = [[timestamp, job_id], *[h for h in row.value.get("history", []) if h[0] != timestamp]]
+        row.value = {"timestamp": timestamp, "job": job_id, "history": history[:PERIOD_HISTORY]}
+        row.updated_at = now
+    return True
