@@ -51,8 +51,15 @@ def fresh_database() -> Iterator[str]:
     try:
         yield url
     finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for attempt in range(5):  # a backend of another role (autovacuum) may hold it a moment
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except Exception as exc:
+                if attempt == 4:
+                    print(f"(could not drop {name}: {exc})", file=sys.stderr)
+                time.sleep(2)
         engine.dispose()
 
 

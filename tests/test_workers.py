@@ -66,6 +66,7 @@ class Outcome:
     env: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     log: str = ""
+    status: str = ""
 
 
 def _postgres() -> str:
@@ -240,6 +241,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Outcome, Ou
                 process.kill()
                 process.wait(10)
         many.log = "\n".join(p.read_text(errors="replace")[-3000:] for p in logs)
+        many.status = subprocess.run([sys.executable, "-m", "monitor.cli", "status"], env=many.env,
+                                     capture_output=True, text=True, timeout=60).stdout
         yield single, many
     finally:
         for process in processes:
@@ -372,3 +375,10 @@ def test_periodic_jobs_once_per_period_and_no_site_polled_twice_at_once(runs: tu
             assert running[lock] == 1, f"two polls of group {lock} at once"
         else:
             running[lock] = max(0, running[lock] - 1)
+
+
+def test_status_shows_workers_and_queues(runs: tuple[Outcome, Outcome]) -> None:
+    _, many = runs
+    assert "workers: 0 alive, 5 stopped or silent" in many.status, many.status  # 3 stopped, 2 killed
+    assert "queues poll,parse,alerts,maintenance ×1" in many.status
+    assert "job queue: " in many.status and "stalled jobs: 0; failed jobs: none" in many.status, many.status

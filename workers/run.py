@@ -75,7 +75,7 @@ def run_worker(settings: Settings, queues: Sequence[str], concurrency: int, name
     worker_name = name or f"{host}:{os.getpid()}"
     app = build_app(settings, pool_size=concurrency + 3)
     status = StatusBeat(rt.sessions, STATE_PREFIX + worker_name, {
-        "host": host, "pid": os.getpid(), "queues": list(queues), "concurrency": concurrency,
+        "host": host, "pid": os.getpid(), "queues": list(queues), "concurrency": concurrency, "heartbeat": beat_every,
         "started_at": datetime.now(UTC).isoformat(), "archive": rt.archive.describe()}, beat_every)
     status.start()
     log.info("worker %s: queues %s, concurrency %d, archive %s", worker_name, ",".join(queues), concurrency,

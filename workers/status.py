@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import MonitorState
 
-STALE_AFTER = timedelta(seconds=60)
+SILENT_AFTER_BEATS = 3
 FORGET_AFTER = timedelta(days=2)
 
 
@@ -25,13 +25,17 @@ def worker_lines(session: Session, now: datetime) -> list[str]:
     rows = list(session.scalars(select(MonitorState).where(MonitorState.name.like("worker:%"))
                                 .order_by(MonitorState.name)))
     shown = [r for r in rows if now - r.updated_at < FORGET_AFTER]
-    alive = [r for r in shown if "stopped_at" not in r.value and now - r.updated_at <= STALE_AFTER]
+
+    def silent_after(value: dict[str, object]) -> timedelta:
+        return timedelta(seconds=SILENT_AFTER_BEATS * float(value.get("heartbeat") or 10))  # type: ignore[arg-type]
+
+    alive = [r for r in shown if "stopped_at" not in r.value and now - r.updated_at <= silent_after(r.value)]
     lines.append(f"workers: {len(alive)} alive" + (f", {len(shown) - len(alive)} stopped or silent"
                                                    if len(shown) > len(alive) else ""))
     for row in shown:
         value = row.value
         age = (now - row.updated_at).total_seconds()
-        state = ("stopped" if "stopped_at" in value else "alive" if now - row.updated_at <= STALE_AFTER
+        state = ("stopped" if "stopped_at" in value else "alive" if now - row.updated_at <= silent_after(value)
                  else "SILENT")
         lines.append(f"  {row.name.removeprefix('worker:'):<28} {state:<7} queues {','.join(value.get('queues', []))}"
                      f" ×{value.get('concurrency')}  last heartbeat {age:.0f} s ago")
