@@ -4,7 +4,6 @@ store, with events), in a worker thread so that parsing never stalls the crawl."
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from scrapy import Spider
@@ -26,7 +25,8 @@ class IngestPipeline:
 
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
-        if os.environ.get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive, and a parse job for the rest
+        if getattr(state.settings, "environment", {}).get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive,
+            # and a parse job for the rest
             from workers.handoff import hand_off
 
             await deferred_to_future(deferToThread(hand_off, state, item))

@@ -315,6 +315,12 @@ def open_archive(environment: Mapping[str, str], *, default_root: Path, compress
 
 
 def archive_for(settings: Any) -> ArchiveStore:
-    """The archive of a `monitor.config.Settings` (its environment includes the config file's values)."""
-    return open_archive(settings.environment or os.environ, default_root=settings.archive_root,
+    """The archive of a `monitor.config.Settings` (`archive`, `s3_*`; absent ones take their defaults)."""
+    secret: Any = getattr(settings, "s3_secret_key", None)
+    values = {"NIANBAO_ARCHIVE": getattr(settings, "archive", None),
+              "NIANBAO_S3_ENDPOINT": getattr(settings, "s3_endpoint", None),
+              "NIANBAO_S3_REGION": getattr(settings, "s3_region", None),
+              "NIANBAO_S3_ACCESS_KEY": getattr(settings, "s3_access_key", None),
+              "NIANBAO_S3_SECRET_KEY": secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret}
+    return open_archive({k: str(v) for k, v in values.items() if v}, default_root=settings.archive_root,
                         compress=settings.archive_compress)

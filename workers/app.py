@@ -52,7 +52,7 @@ def every(seconds: float) -> str:
 
 
 def heartbeat_seconds(settings: Settings) -> float:
-    return float(settings.environment.get("NIANBAO_WORKER_HEARTBEAT") or 10)
+    return settings.worker_heartbeat
 
 
 def build_app(settings: Settings, *, pool_size: int = 4) -> App:

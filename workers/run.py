@@ -21,7 +21,7 @@ from monitor.config import Settings
 from storage.models import MonitorState
 
 from .app import QUEUES, STALLED_AFTER_HEARTBEATS, build_app, heartbeat_seconds
-from .tasks import runtime
+from .tasks import init_runtime
 
 log = logging.getLogger("nianbao.workers")
 
@@ -69,7 +69,7 @@ class StatusBeat(threading.Thread):
 
 
 def run_worker(settings: Settings, queues: Sequence[str], concurrency: int, name: str | None = None) -> int:
-    rt = runtime()
+    rt = init_runtime(settings)
     beat_every = heartbeat_seconds(settings)
     host = socket.gethostname()
     worker_name = name or f"{host}:{os.getpid()}"

@@ -28,7 +28,6 @@ from storage.archive import ArchiveStore
 log = logging.getLogger("nianbao.workers")
 
 PARSE_ELSEWHERE_ENV = "NIANBAO_PARSE_ELSEWHERE"  # set for a crawl child: archive and defer, do not parse
-DEFAULT_POLL_GROUPS = 16
 KEEP_FINISHED_JOBS_HOURS = 7 * 24
 
 
@@ -48,6 +47,15 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+
+
+def init_runtime(settings: Settings) -> Runtime:
+    """This process's runtime from the settings the command line read (its --config included)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = build_runtime(settings)
+        return _runtime
 
 
 def runtime() -> Runtime:
@@ -82,7 +90,7 @@ def poll_group(key: str, groups: int) -> int:
 
 
 def poll_groups(settings: Settings) -> int:
-    return max(1, int(settings.environment.get("NIANBAO_POLL_GROUPS") or DEFAULT_POLL_GROUPS))
+    return settings.poll_groups
 
 
 def due_sites(rt: Runtime) -> list[str]:
