@@ -4,7 +4,8 @@ NIANBAO_TEST_POSTGRES_URL, a fresh database per measurement).
     NIANBAO_TEST_POSTGRES_URL=postgresql+psycopg://nianbao:nianbao@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/scale.py [--scans 6] [--fake-jobs 60] [--sites 8] [--skip-crawl]
 
-- parse throughput (CPU-bound: OCR of generated scans) with 1 and 2 worker processes;
+- parse throughput (CPU-bound) with 1 and 2 worker processes: text PDFs (one thread per parse) and scans (OCR,
+  whose pages are read by up to min(CPUs, 4) tesseract processes at once, so one worker already uses 2 cores);
 - fake I/O-bound jobs (0.2 s sleeps) with 1, 2 and 4 worker processes;
 - a sandbox crawl (every platform and format) with 1 and 3 workers (`nianbao worker`, all queues);
 - queue latency, deferred → started, with an idle worker (LISTEN/NOTIFY).
@@ -92,14 +93,17 @@ def parse_worker() -> None:
                                               install_signal_handlers=False)
 
 
-def bench_parse(scans: int, workers: int) -> None:
+def bench_parse(count: int, workers: int, kind: str) -> None:
     from monitor.config import Settings
-    from sandbox.reportgen import generate, render_scan
+    from sandbox.reportgen import generate, render_pdf, render_scan
     from storage.archive import Archive
     from workers.app import PARSE_TASK, build_app
 
-    files = [render_scan(generate(random.Random(seed), agency=f"某县某局{seed}"), random.Random(seed))
-             for seed in range(scans)]
+    def render(seed: int) -> bytes:
+        spec = generate(random.Random(seed), agency=f"某县某局{seed}")
+        return render_scan(spec, random.Random(seed)) if kind == "scans" else render_pdf(spec)
+
+    files = [render(seed) for seed in range(count)]
     with fresh_database() as url, tempfile.TemporaryDirectory() as data:
         env = dict(os.environ, NIANBAO_DATABASE_URL=url, NIANBAO_DATA_DIR=data)
         settings = Settings.from_env(env)
@@ -112,8 +116,8 @@ def bench_parse(scans: int, workers: int) -> None:
                     "seen_at": datetime.now(UTC).isoformat(), "content_type": "application/pdf"})
         run_until_drained([[sys.executable, __file__, "--parse-worker"]] * workers, env)
         seconds, done = span(url, PARSE_TASK)
-    print(f"parse (OCR of scans): {workers} worker(s): {done} scans in {seconds:.1f} s = "
-          f"{done / seconds * 60:.1f} scans/min")
+    print(f"parse ({kind}): {workers} worker(s): {done} {kind} in {seconds:.1f} s = "
+          f"{done / seconds * 60:.1f} {kind}/min")
 
 
 # ---------------------------------------------------------------------- fake I/O jobs and latency
@@ -226,6 +230,8 @@ def bench_crawl(sites: int, workers: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scans", type=int, default=6)
+    parser.add_argument("--pdfs", type=int, default=16, help="text PDFs (CPU-bound, one thread per parse)")
+    parser.add_argument("--only-parse", action="store_true")
     parser.add_argument("--fake-jobs", type=int, default=60)
     parser.add_argument("--sites", type=int, default=8)
     parser.add_argument("--skip-crawl", action="store_true")
@@ -237,13 +243,16 @@ def main() -> None:
         return parse_worker()
     if args.fake_worker:
         return fake_worker(args.fake_worker, args.wait)
-    print(f"{os.cpu_count()} CPU(s)")
-    bench_latency(20)
-    for workers in (1, 2, 4):
-        bench_fake(args.fake_jobs, workers)
+    print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}")
+    if not args.only_parse:
+        bench_latency(20)
+        for workers in (1, 2, 4):
+            bench_fake(args.fake_jobs, workers)
     for workers in (1, 2):
-        bench_parse(args.scans, workers)
-    if not args.skip_crawl:
+        bench_parse(args.pdfs, workers, "pdfs")
+    for workers in (1, 2):
+        bench_parse(args.scans, workers, "scans")
+    if not args.skip_crawl and not args.only_parse:
         for workers in (1, 3):
             bench_crawl(args.sites, workers)
     return None
