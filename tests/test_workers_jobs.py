@@ -49,3 +49,28 @@ def test_a_period_is_claimed_once(database_url: str, tmp_path: Path, monkeypatch
     assert not tasks.claim_period("dispatch", 1000, job_id=4)  # a lagging worker's older period
     assert tasks.claim_period("sweep", 1000, job_id=5)  # periods are per task
     tasks.runtime().engine.dispose()
+
+
+def test_a_group_polled_elsewhere_is_not_polled_again(database_url: str, tmp_path: Path,  # noqa: F811
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even when its job was (wrongly) declared stalled and run again: the group's session lock is held."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the job queue is PostgreSQL-only")
+    import hashlib
+
+    from sqlalchemy import text
+
+    from workers import tasks
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    settings = Settings.from_env({"NIANBAO_DATABASE_URL": database_url, "NIANBAO_DATA_DIR": str(tmp_path),
+                                  "NIANBAO_SITES": str(tmp_path / "sites.yaml")})
+    monkeypatch.setattr(tasks, "_runtime", tasks.build_runtime(settings))
+    key = int(hashlib.sha256(b"nianbao-poll-group:3").hexdigest()[:15], 16)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as holder:
+        assert holder.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        with pytest.raises(tasks.GroupBusy):
+            tasks.poll_sites(3, ["site0001"])
+    tasks.runtime().engine.dispose()
+    engine.dispose()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import Calendar
@@ -153,12 +153,27 @@ def poll_sites(group: int, keys: list[str]) -> dict[str, Any]:
                                 slot_per_site=settings.slot_per_site)
     monitor = Monitor(settings, rt.sessions, clock=rt.clock, crawler=crawler, registry=lambda: list(keys),
                       channels={}, smtp=None, calendar=rt.calendar)
-    result = monitor.job_poll()
+    # procrastinate's `lock` keeps one job of the group running; this session lock (released by PostgreSQL
+    # when the holder's connection ends, kill -9 included) also covers a worker that was only frozen long
+    # enough for its job to be declared stalled and run again elsewhere. Autocommit: the session holds the
+    # lock for the whole crawl without sitting idle in a transaction.
+    with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        key = int(hashlib.sha256(f"nianbao-poll-group:{group}".encode()).hexdigest()[:15], 16)
+        if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+            raise GroupBusy(f"poll group {group} is being polled by another worker")
+        try:
+            result = monitor.job_poll()
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     summary = result.outcome.summary if result.outcome else "nothing due"
     log.info("poll group %d: %d due; %s", group, len(result.due), summary)
     if result.outcome is not None and result.outcome.returncode is None and not result.outcome.timed_out:
         raise RuntimeError(f"poll of group {group} abandoned: {summary}")  # the worker is stopping: run it again
     return {"due": len(result.due), "summary": summary}
+
+
+class GroupBusy(RuntimeError):
+    """Another worker still polls this group (the job is retried later)."""
 
 
 def parse_document(sha256: str, relative: str, origin: dict[str, Any]) -> dict[str, Any]:
