@@ -25,8 +25,8 @@ class IngestPipeline:
 
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
-        if getattr(state.settings, "environment", {}).get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive,
-            # and a parse job for the rest
+        environment = getattr(getattr(state, "settings", None), "environment", None) or {}
+        if environment.get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive, and a parse job for the rest
             from workers.handoff import hand_off
 
             await deferred_to_future(deferToThread(hand_off, state, item))
