@@ -25,6 +25,13 @@ class IngestPipeline:
 
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
+        environment = getattr(getattr(state, "settings", None), "environment", None) or {}
+        if environment.get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive, and a parse job for the rest
+            from workers.handoff import hand_off
+
+            await deferred_to_future(deferToThread(hand_off, state, item))
+            self.crawler.stats.inc_value("nianbao/handed_off")
+            return {k: v for k, v in item.items() if k != "body"} | {"events": []}
         result = await deferred_to_future(deferToThread(state.ingest, item))
         stats = self.crawler.stats
         stats.inc_value("nianbao/stored" if result.created else "nianbao/unchanged")

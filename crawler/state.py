@@ -10,9 +10,10 @@ from typing import Any, Protocol
 
 from checks.deadlines import load_calendar
 from domain.time import parse_date
-from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
+from storage import Origin, ingest, make_engine, session_factory, upgrade
 from storage import crawl_state as cs
 from storage import shortcuts as learned
+from storage.archive import archive_for
 from storage.ingest import IngestResult
 
 from .registry import SiteProfile
@@ -40,7 +41,7 @@ class CrawlState:
         self.engine = make_engine(settings.database_url)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
-        self.archive = Archive(settings.archive_root, settings.archive_compress)
+        self.archive = archive_for(settings)
         self.calendar = load_calendar()
         self.site_ids: dict[str, int] = {}
         self.first_read: set[str] = set()

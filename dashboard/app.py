@@ -28,7 +28,7 @@ from starlette.templating import Jinja2Templates
 from checks.deadlines import KIND_NAMES, Calendar, load_calendar
 from checks.labels import SECTION
 from notifier.matching import region_code
-from storage.archive import Archive
+from storage.archive import ArchiveDamaged, ArchiveMissing, ArchiveStore
 from storage.models import DocumentVersion, FindingRow
 from storage.queries import decide
 
@@ -50,7 +50,7 @@ SECURITY_HEADERS = {
 
 
 class Dashboard:
-    def __init__(self, sessions: sessionmaker[Session], archive: Archive, *, clock: Callable[[], datetime],
+    def __init__(self, sessions: sessionmaker[Session], archive: ArchiveStore, *, clock: Callable[[], datetime],
                  admin_password: str | None, calendar: Calendar | None = None) -> None:
         self.sessions = sessions
         self.archive = archive
@@ -165,7 +165,10 @@ class Dashboard:
             if version is None:
                 raise HTTPException(404, "没有这个文件")
             relative, content_type = version.archive_path, version.content_type or "application/octet-stream"
-        data = self.archive.get(relative)
+        try:
+            data = self.archive.get(relative)
+        except (ArchiveDamaged, ArchiveMissing):  # reported by `nianbao db check`; repaired at the next fetch
+            raise HTTPException(503, "原件暂时无法提供：存档文件已损坏，正在等待重新下载修复") from None
         extension = {"application/pdf": "pdf", "text/html": "html"}.get(content_type.split(";")[0].strip(), "bin")
         return Response(data, media_type="application/octet-stream", headers={
             "Content-Disposition": f'attachment; filename="nianbao-{request.path_params["version_id"]}.{extension}"',
@@ -252,7 +255,7 @@ async def _security_headers(request: Request, call_next: Any) -> Response:
     return response
 
 
-def create_app(sessions: sessionmaker[Session], archive: Archive, *, clock: Callable[[], datetime],
+def create_app(sessions: sessionmaker[Session], archive: ArchiveStore, *, clock: Callable[[], datetime],
                admin_password: str | None, secret_key: str, https_only: bool = False) -> Starlette:
     from starlette.middleware.base import BaseHTTPMiddleware
 

@@ -109,7 +109,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ignore[no-untyped-def]
-    from storage import Archive, make_engine, session_factory, upgrade
+    from storage import make_engine, session_factory, upgrade
+    from storage.archive import archive_for
     from storage.database import is_current
 
     settings = _settings(args)
@@ -121,13 +122,42 @@ def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ig
     elif not is_current(engine):
         raise SystemExit(f"nianbao: the database at {engine.url.render_as_string()} has no schema yet; "
                          "run `nianbao db upgrade` first")
-    return settings, engine, session_factory(engine), Archive(settings.archive_root, settings.archive_compress)
+    return settings, engine, session_factory(engine), archive_for(settings)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return cmd_db_check(args)
     settings, engine, _, _ = _open_store(args, migrate=True)
     print(f"database {engine.url.render_as_string()} is at the newest schema; archive at {settings.archive_root}")
     return EXIT_OK
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    from storage.archive_check import check_archive
+
+    _, _, sessions, archive = _open_store(args)
+    report = check_archive(sessions, archive)
+    for problem in report.problems:
+        print(f"{problem.problem}: version {problem.version_id} {problem.relative} ({problem.url})")
+    print(f"archive {archive.describe()}: {report.checked} file(s) checked, {len(report.problems)} damaged or "
+          f"missing" + (f"; {report.refetch_queued} URL(s) will be fetched in full at the next poll to repair them"
+                        if report.refetch_queued else ""))
+    return EXIT_OK if report.ok else EXIT_UNREADABLE
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("httpx", "telegram", "alembic", "procrastinate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from workers.run import parse_queues, run_worker
+
+    queues = parse_queues(args.queues)
+    settings, _, _, _ = _open_store(args, migrate=True)
+    return run_worker(settings, queues, args.concurrency, args.name)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -550,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=("upgrade",), help="upgrade: create or migrate the schema")
+    db.add_argument("action", choices=("upgrade", "check"), help="upgrade: create or migrate the schema; check: "
+                                                                "verify every archived file against its sha256")
     db.set_defaults(handler=cmd_db)
 
     ingest = commands.add_parser("ingest", help="store report files: archive, parse, check, record events")
@@ -668,6 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="a worker on the job queue (PostgreSQL): polls, parses, alerts, "
+                                                "maintenance — any number, on any number of machines")
+    worker.add_argument("--queues", help="comma-separated, of poll,parse,alerts,maintenance (default: all)")
+    worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once by this worker (1)")
+    worker.add_argument("--name", help="the worker's name in `nianbao status` (default host:pid)")
+    worker.set_defaults(handler=cmd_worker)
 
     sweep = commands.add_parser("sweep", help="deadline sweep: record MISSING for monitored agencies whose "
                                               "report is overdue")
