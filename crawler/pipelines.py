@@ -8,6 +8,7 @@ from typing import Any
 
 from scrapy import Spider
 from scrapy.utils.defer import deferred_to_future
+from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,9 @@ class IngestPipeline:
 
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
-        environment = getattr(getattr(state, "settings", None), "environment", None) or {}
-        if environment.get("NIANBAO_PARSE_ELSEWHERE"):  # a worker's crawl: archive, and a parse job for the rest
-            from workers.handoff import hand_off
-
+        handoff = self.crawler.settings.get("NIANBAO_DOCUMENT_HANDOFF")
+        if handoff:  # a worker's crawl: archive, and a parse job for the rest (the callable comes from settings)
+            hand_off = load_object(handoff)
             await deferred_to_future(deferToThread(hand_off, state, item))
             self.crawler.stats.inc_value("nianbao/handed_off")
             return {k: v for k, v in item.items() if k != "body"} | {"events": []}

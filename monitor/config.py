@@ -287,7 +287,10 @@ class Settings(BaseModel):
         return {"NIANBAO_SETTINGS": self, "NIANBAO_ALLOWED_HOSTS": list(self.allowed_hosts),
                 "USER_AGENT": self.user_agent, "DOWNLOAD_MAXSIZE": self.download_maxsize,
                 "DOWNLOAD_WARNSIZE": min(20 * 1024 * 1024, self.download_maxsize),
-                "LOG_LEVEL": self.crawl_log_level, "NIANBAO_CHROMIUM": self.chromium or ""}
+                "LOG_LEVEL": self.crawl_log_level, "NIANBAO_CHROMIUM": self.chromium or "",
+                # a worker's crawl child archives each file and defers its parse (workers/handoff.py)
+                "NIANBAO_DOCUMENT_HANDOFF": "workers.handoff.hand_off"
+                if (self.environment or {}).get("NIANBAO_PARSE_ELSEWHERE") else ""}
 
     def describe(self) -> dict[str, str]:
         """The effective settings without secrets (for `nianbao run` to log)."""
