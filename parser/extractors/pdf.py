@@ -15,9 +15,10 @@ from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfminer.pdfparser import PDFSyntaxError
 from pdfplumber.utils.exceptions import PdfminerException
 
-from ..cells import squash
+from ..cells import fold, is_blank, is_number, squash
 from ..document import Document, Row
 from ..errors import CorruptDocument, EncryptedDocument, LimitExceeded
+from ..labels import match_proactive_row, match_request_row
 from ..limits import Limits
 
 _PAGE_FURNITURE = re.compile(r"^[-—–－\s]*\d{1,3}[-—–－\s]*$|^第\s*\d+\s*页(\s*/?\s*共\s*\d+\s*页)?$|^\d+\s*/\s*\d+$")
@@ -45,7 +46,9 @@ def _page_rows(page: Any, page_no: int, table_offset: int) -> tuple[list[tuple[f
             non_empty = [c for c in cleaned if c]
             if not non_empty:
                 continue
-            if len(non_empty) == 1 and all(c is None or c == "" or c == non_empty[0] for c in cleaned) and \
+            # a heading merged across the whole table (第二十条第（一）项) reads as running text; a label whose
+            # figures are all printed blank ("" cells, not spanned None) stays a table row
+            if len(non_empty) == 1 and all(c is None or c == non_empty[0] for c in cleaned) and \
                     not re.fullmatch(r"[\d.+\-]+", non_empty[0]):
                 items.append((row_obj.bbox[1], Row((non_empty[0],), page=page_no)))
             else:
@@ -64,6 +67,43 @@ def _page_rows(page: Any, page_no: int, table_offset: int) -> tuple[list[tuple[f
             items.append((line["top"], Row((text,), page=page_no)))
     items.sort(key=lambda item: item[0])
     return items, count
+
+
+_ROW_START = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+[、.．]|\d+[、.．]|其中)")
+
+
+def _label_cell(cells: tuple[str | None, ...]) -> int | None:
+    """Index of the only label cell of a row whose other cells are figures or printed blanks, else None."""
+    labels = [i for i, c in enumerate(cells) if c and not is_blank(c) and not is_number(c)]
+    return labels[-1] if labels else None
+
+
+def _names_a_row(label: str) -> bool:
+    folded = fold(label)
+    return bool(match_request_row(folded) or match_proactive_row(folded))
+
+
+def _join_across_page_break(previous: Row, first: Row) -> Row | None:
+    """A table row that a page break cut in two (“4.无正” | “当理由大量反复申请”), joined; None when `first`
+    starts a row of its own. One part carries the figures, the other only label text and blanks."""
+    if previous.table is None or first.table is None or previous.page == first.page:
+        return None
+    at, cut = _label_cell(previous.cells), _label_cell(first.cells)
+    if at is None or cut is None:
+        return None
+    before, after = previous.cells[at], first.cells[cut]
+    assert before is not None and after is not None
+    if _ROW_START.match(fold(after)) or (_names_a_row(after) and _names_a_row(before)):
+        return None
+    previous_values = [c for c in previous.cells[at + 1:] if c is not None]
+    first_values = [c for c in first.cells[cut + 1:] if c is not None]
+    previous_blank = bool(previous_values) and all(is_blank(c) for c in previous_values)
+    first_blank = bool(first_values) and all(is_blank(c) for c in first_values)
+    if not (previous_blank or first_blank):
+        return None
+    joined = squash(before + after) if re.search(r"[\u4e00-\u9fff\W]$", before) else squash(f"{before} {after}")
+    values = tuple(previous_values) if first_blank else tuple(first_values)
+    return Row((*previous.cells[:at], joined, *values), page=previous.page, table=previous.table)
 
 
 def extract_pdf(data: bytes, limits: Limits) -> Document:
@@ -86,7 +126,13 @@ def extract_pdf(data: bytes, limits: Limits) -> Document:
             for number, page in enumerate(pages, start=1):
                 items, count = _page_rows(page, number, tables)
                 tables += count
-                rows.extend(row for _, row in items)
+                page_rows = [row for _, row in items]
+                if rows and page_rows:
+                    joined = _join_across_page_break(rows[-1], page_rows[0])
+                    if joined is not None:
+                        rows[-1] = joined
+                        page_rows = page_rows[1:]
+                rows.extend(page_rows)
                 page.flush_cache()
         except (PdfminerException, PDFSyntaxError, KeyError, TypeError, AttributeError, AssertionError) as exc:
             raise CorruptDocument(f"corrupt PDF: {exc}") from exc
