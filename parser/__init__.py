@@ -43,6 +43,8 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
         if sum(len(r.text) for r in document.rows) < 40 * max(document.pages or 1, 1):
             from .extractors.ocr import extract_scanned_pdf
 
+            _before_external_programs()
+
             return extract_scanned_pdf(data, limits)
         return document
     if kind == "docx":
@@ -52,9 +54,13 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
     if kind in ("doc", "rtf"):
         from .extractors.doc import extract_doc
 
+        _before_external_programs()
+
         return extract_doc(data, limits, suffix="." + kind)
     if kind == "image":
         from .extractors.ocr import extract_image
+
+        _before_external_programs()
 
         return extract_image(data, limits)
     if kind == "html":
@@ -68,6 +74,12 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
     if kind == "zip":
         raise UnsupportedFormat("a ZIP archive that is not a Word document")
     raise UnsupportedFormat("binary file of an unknown format")
+
+
+def _before_external_programs() -> None:
+    from .guard import before_external_programs
+
+    before_external_programs()
 
 
 def build_record(document: Document) -> Record:

@@ -1,29 +1,103 @@
-"""Parsing in a child process, so a hostile file cannot hang or exhaust the caller.
+"""Parsing in a child process, so a hostile file cannot hang or exhaust the caller, and nothing it starts
+outlives the caller.
 
-The child gets a wall-clock limit (`Limits.seconds`) and an address-space cap; whatever happens to it,
-the caller gets a `Record` or a `ParseError` with a reason.
+Each document is read by its own reader process (forked from a clean fork server) with a wall-clock limit
+(`Limits.seconds`) and an address-space cap. The reader
+
+- leads its own process group, so a timeout kills it with everything it started (LibreOffice, tesseract);
+- dies with its parent (PR_SET_PDEATHSIG): when the caller is killed, even with kill -9, the fork server sees
+  its pipe close and exits, and the reader is killed by the kernel;
+- before it starts an external program, forks a sweeper that waits on a pipe from the reader: whenever the
+  reader ends, however it ends, the sweeper removes the reader's temporary folder and kills what is left of
+  the group (LibreOffice, tesseract);
+- keeps its temporary files in a folder of its own (`nianbao-read-<caller pid>-…`), which the caller removes
+  too; folders left by a caller that was killed are removed by the next caller.
+
+`parse_many` reads a batch on all cores, one reader per document, each with the same limits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import re
 import resource
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from . import parse
-from .errors import ParseError, ParseTimeout
+from .errors import LimitExceeded, ParseError, ParseTimeout
 from .limits import Limits
 from .record import Record
 
-MEMORY_CAP_BYTES = 6 * 1024 ** 3
+MEMORY_CAP_BYTES = 3 * 1024 ** 3  # address space of one reader; the parser's own limits keep it far below
+_PR_SET_PDEATHSIG = 1
+_WORKDIR_PREFIX = "nianbao-read-"
 
 
-def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limits) -> None:
+def die_with_parent(expected_parent: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent ends; if the parent already ended, end now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the process group and the sweeper still apply
+        return
+    if os.getppid() != expected_parent:
+        os._exit(1)
+
+
+def _start_sweeper(workdir: str, conn: Connection) -> None:
+    """A process that outlives the reader by a moment: when the reader ends (the pipe closes), it removes the
+    reader's temporary folder and kills the reader's process group, itself included."""
+    reader = os.getpid()
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:
+        try:
+            conn.close()  # only the reader may hold the caller's pipe, or the caller would not see it die
+            os.close(write_end)
+            while os.read(read_end, 1):
+                pass
+            shutil.rmtree(workdir, ignore_errors=True)
+        finally:
+            if os.getpgid(0) == reader:  # never the caller's group
+                os.killpg(reader, signal.SIGKILL)
+            os._exit(0)
+    os.close(read_end)  # the write end stays open, unused, until the reader ends
+
+
+_READER: tuple[str, Connection] | None = None  # in a reader: its folder and its pipe to the caller
+
+
+def before_external_programs() -> None:
+    """Called by the parser before it starts LibreOffice or tesseract: in a reader, start its sweeper (a fork
+    that only documents needing external programs pay for)."""
+    global _READER
+    if _READER is not None:
+        workdir, conn = _READER
+        _READER = None
+        _start_sweeper(workdir, conn)
+
+
+def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limits, workdir: str,
+           parent: int) -> None:
+    global _READER
+    die_with_parent(parent)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    _READER = (workdir, conn)
+    os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+    from . import parse
+
     try:
         record = parse(data, content_type=content_type, limits=limits)
         conn.send(("ok", record.to_json()))
@@ -31,6 +105,8 @@ def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limi
         conn.send(("error", (type(exc).__name__, exc.reason)))
     except MemoryError:
         conn.send(("error", ("LimitExceeded", "ran out of memory while reading the document")))
+    except RecursionError:
+        conn.send(("error", ("LimitExceeded", "the document is nested too deeply")))
     except Exception as exc:  # a bug or a library failure on odd input: report it, never crash the caller
         conn.send(("error", ("ParseError", f"could not be read ({type(exc).__name__}: {exc})")))
     finally:
@@ -53,21 +129,51 @@ def _context() -> multiprocessing.context.BaseContext:
         _CONTEXT_PID = os.getpid()
         context = multiprocessing.get_context("forkserver")
         assert isinstance(context, multiprocessing.context.ForkServerContext)
-        context.set_forkserver_preload(["parser", "parser.guard", "parser.tables", "parser.metadata",
-                                        "parser.extractors.html", "parser.extractors.pdf", "parser.extractors.docx"])
+        # "__main__": the caller's main module is imported once in the server rather than in every reader
+        context.set_forkserver_preload(["__main__", "parser", "parser.guard", "parser.tables", "parser.metadata",
+                                        "parser.extractors.html", "parser.extractors.pdf", "parser.extractors.docx",
+                                        "parser.extractors.text", "parser._preloaded"])
         _CONTEXT = context
+        _sweep_abandoned_workdirs()
     return _CONTEXT
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_abandoned_workdirs() -> None:
+    """Temporary folders of readers whose caller was killed before it could remove them."""
+    pattern = re.compile(re.escape(_WORKDIR_PREFIX) + r"(\d+)-")
+    with contextlib.suppress(OSError):
+        for entry in Path(tempfile.gettempdir()).iterdir():
+            match = pattern.match(entry.name)
+            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def parse_guarded(data: bytes, *, content_type: str | None = None, limits: Limits | None = None) -> Record:
     limits = limits or Limits()
     context = _context()
+    workdir = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, data, content_type, limits),  # type: ignore[attr-defined]
+    process = context.Process(target=_child,  # type: ignore[attr-defined]
+                              args=(sender, data, content_type, limits, workdir, _server_pid(context)),
                               daemon=True)
-    process.start()
-    sender.close()
     try:
+        process.start()
+        sender.close()
         if not receiver.poll(limits.seconds):
             raise ParseTimeout(f"reading took longer than {limits.seconds:g} s")
         try:
@@ -75,13 +181,46 @@ def parse_guarded(data: bytes, *, content_type: str | None = None, limits: Limit
         except EOFError:
             raise ParseError("the reader process died (memory or a crash in a decoder)") from None
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join(5)
+        if process.pid is not None:
+            _kill_group(process.pid)  # the reader and whatever it started (LibreOffice, tesseract)
+            if process.is_alive():
+                process.kill()  # ended before it could lead its own group
+            process.join(5)
         receiver.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     if status == "ok":
         return Record.from_json(payload)
     return _raise(payload)
+
+
+def _server_pid(context: multiprocessing.context.BaseContext) -> int:
+    """The pid the reader will have as its parent: the fork server's, or ours when forking directly."""
+    if isinstance(context, multiprocessing.context.ForkServerContext):
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+        server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        if isinstance(server, int):
+            return server
+    return os.getpid()
+
+
+def parse_many(loaders: Iterable[Callable[[], bytes]], *, limits: Limits | None = None,
+               workers: int | None = None) -> Iterator[Record | ParseError]:
+    """Read a batch on all cores: one reader per document, each with `limits`. Yields, in input order, each
+    document's record or the `ParseError` it ended in (a loader may raise `ParseError` too)."""
+    limits = limits or Limits()
+    _context()
+    workers = workers or max(1, len(os.sched_getaffinity(0)))
+
+    def read(load: Callable[[], bytes]) -> Record | ParseError:
+        try:
+            return parse_guarded(load(), limits=limits)
+        except ParseError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nianbao-parse") as pool:
+        yield from pool.map(read, loaders)
 
 
 def _raise(payload: Any) -> Record:
@@ -90,3 +229,6 @@ def _raise(payload: Any) -> Record:
     name, reason = payload
     kind = getattr(errors, name, ParseError)
     raise kind(reason)
+
+
+__all__ = ["LimitExceeded", "die_with_parent", "parse_guarded", "parse_many"]

@@ -7,12 +7,15 @@ stream. Page furniture ("- 1 -", "第 1 页") is dropped.
 from __future__ import annotations
 
 import io
+import logging
 import re
+import sys
 from typing import Any
 
 import pdfplumber
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfminer.pdfparser import PDFSyntaxError
+from pdfplumber.utils import text as text_utils
 from pdfplumber.utils.exceptions import PdfminerException
 
 from ..cells import fold, is_blank, is_number, squash
@@ -20,6 +23,22 @@ from ..document import Document, Row
 from ..errors import CorruptDocument, EncryptedDocument, LimitExceeded
 from ..labels import match_proactive_row, match_request_row
 from ..limits import Limits
+
+
+def _quiet_pdfminer() -> None:
+    """pdfminer calls `log.debug` about a million times for 20 reports (5 % of the time, even when nothing is
+    logged); while debug logging is off, those calls are made no-ops."""
+    for name, module in list(sys.modules.items()):
+        log = getattr(module, "log", None)
+        if name.startswith("pdfminer.") and isinstance(log, logging.Logger) and not log.isEnabledFor(logging.DEBUG):
+            log.debug = _ignore  # type: ignore[method-assign]
+
+
+def _ignore(*args: object, **kwargs: object) -> None:
+    return None
+
+
+_quiet_pdfminer()
 
 _PAGE_FURNITURE = re.compile(r"^[-—–－\s]*\d{1,3}[-—–－\s]*$|^第\s*\d+\s*页(\s*/?\s*共\s*\d+\s*页)?$|^\d+\s*/\s*\d+$")
 
@@ -30,19 +49,54 @@ def _cell(text: str | None) -> str | None:
     return squash(text.replace("\n", "")) if re.search(r"[\u4e00-\u9fff]\n[\u4e00-\u9fff]", text) else squash(text)
 
 
+def _assign_chars(tables: list[Any], chars: list[dict[str, Any]]) -> tuple[list[list[list[list[Any] | None]]],
+                                                                          list[dict[str, Any]]]:
+    """One pass over the page's characters: each goes to the table cell holding its centre (as pdfplumber's
+    `Table.extract` decides, without re-scanning every character for every row and cell) or, outside every
+    table, to the running text."""
+    table_rows = [table.rows for table in tables]  # a property pdfplumber recomputes on every access
+    cells: list[list[list[list[Any] | None]]] = [
+        [[[] if cell is not None else None for cell in row.cells] for row in rows] for rows in table_rows]
+    boxes = [table.bbox for table in tables]
+    row_boxes = [[row.bbox for row in rows] for rows in table_rows]
+    outside: list[dict[str, Any]] = []
+    for char in chars:
+        x = (char["x0"] + char["x1"]) / 2
+        y = (char["top"] + char["bottom"]) / 2
+        inside = False
+        for t, box in enumerate(boxes):
+            if not (box[0] <= x <= box[2] and box[1] <= y <= box[3]):
+                continue
+            inside = True
+            rows = table_rows[t]
+            for r, row_box in enumerate(row_boxes[t]):
+                if not (row_box[0] <= x < row_box[2] and row_box[1] <= y < row_box[3]):
+                    continue
+                found = False
+                for c, cell in enumerate(rows[r].cells):
+                    if cell is not None and cell[0] <= x < cell[2] and cell[1] <= y < cell[3]:
+                        target = cells[t][r][c]
+                        assert target is not None
+                        target.append(char)
+                        found = True
+                        break
+                if found:
+                    break
+        if not inside:
+            outside.append(char)
+    return cells, outside
+
+
 def _page_rows(page: Any, page_no: int, table_offset: int) -> tuple[list[tuple[float, Row]], int]:
     items: list[tuple[float, Row]] = []
-    tables = page.find_tables()
-    boxes = []
-    count = 0
-    for table in tables:
-        grid = table.extract()
-        width = max((len(r) for r in grid), default=0)
-        if width <= 1:
-            continue  # a page border drawn as a box, not a table: its text is read as running text
-        boxes.append(table.bbox)
-        for row_obj, cells in zip(table.rows, grid, strict=False):
-            cleaned = tuple(_cell(c) for c in cells)
+    # a page border drawn as a box is not a table: its text is read as running text
+    found = [(table, table.rows) for table in page.find_tables()]
+    tables = [table for table, rows in found if max((len(row.cells) for row in rows), default=0) > 1]
+    table_cells, outside = _assign_chars(tables, page.chars)
+    for count, (table, grid) in enumerate(zip(tables, table_cells, strict=True)):
+        for row_obj, row_cells in zip(table.rows, grid, strict=True):
+            cleaned = tuple(None if chars is None else (_cell(text_utils.extract_text(chars)) if chars else "")
+                            for chars in row_cells)
             non_empty = [c for c in cleaned if c]
             if not non_empty:
                 continue
@@ -53,20 +107,13 @@ def _page_rows(page: Any, page_no: int, table_offset: int) -> tuple[list[tuple[f
                 items.append((row_obj.bbox[1], Row((non_empty[0],), page=page_no)))
             else:
                 items.append((row_obj.bbox[1], Row(cleaned, page=page_no, table=table_offset + count)))
-        count += 1
-
-    def outside(obj: dict[str, Any]) -> bool:
-        x = (obj["x0"] + obj["x1"]) / 2
-        y = (obj["top"] + obj["bottom"]) / 2
-        return not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
-
-    text_page = page.filter(outside) if boxes else page
-    for line in text_page.extract_text_lines(return_chars=False):
-        text = squash(line["text"])
-        if text and not _PAGE_FURNITURE.match(text):
-            items.append((line["top"], Row((text,), page=page_no)))
+    if outside:
+        for line in text_utils.chars_to_textmap(outside).extract_text_lines(strip=True, return_chars=False):
+            text = squash(line["text"])
+            if text and not _PAGE_FURNITURE.match(text):
+                items.append((line["top"], Row((text,), page=page_no)))
     items.sort(key=lambda item: item[0])
-    return items, count
+    return items, len(tables)
 
 
 _ROW_START = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+[、.．]|\d+[、.．]|其中)")

@@ -10,7 +10,9 @@ from ..document import Document, Row
 from ..labels import PROACTIVE_LABELS
 from .encoding import decode
 
-_TRAILING_NUMBERS = re.compile(r"^(.*?[^\d\s.+\-,])\s+((?:[+\-]?\d[\d,]*(?:\.\d+)?\s*){2,})$")
+# numbers separated by white space (mandatory): "(?:\d[\d,]*\s*){2,}" backtracks exponentially on a run of digits
+_NUMBER_TEXT = r"[+\-]?\d[\d,]*(?:\.\d+)?"
+_TRAILING_NUMBERS = re.compile(r"^(.*?[^\d\s.+\-,])\s+(" + _NUMBER_TEXT + r"(?:\s+" + _NUMBER_TEXT + r")+)\s*$")
 _HEADER_FIELD = re.compile(r"^(标题|发布时间|发布日期|来源|访问地址|网址|索引号)\s*[:：]")
 
 
