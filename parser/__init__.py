@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import io
+
 from .document import Document
 from .errors import (
     CorruptDocument,
@@ -60,13 +62,14 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
     if kind == "image":
         from .extractors.ocr import extract_image
 
+        check_image_size(data, limits)
         _before_external_programs()
 
         return extract_image(data, limits)
     if kind == "html":
         from .extractors.html import extract_html
 
-        return extract_html(data, content_type)
+        return extract_html(data, content_type, limits)
     if kind == "text":
         from .extractors.text import extract_text
 
@@ -74,6 +77,30 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
     if kind == "zip":
         raise UnsupportedFormat("a ZIP archive that is not a Word document")
     raise UnsupportedFormat("binary file of an unknown format")
+
+
+def check_image_size(data: bytes, limits: Limits) -> None:
+    """Refuse an image whose frames would not fit in memory, from its headers alone (a 112 KB TIFF can hold
+    300 frames of 80 million pixels)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            frames = getattr(image, "n_frames", 1)
+            if frames > limits.max_pages:
+                raise LimitExceeded(f"image has {frames} frames, over the limit of {limits.max_pages} pages")
+            total = 0
+            for frame in range(frames):
+                image.seek(frame)
+                pixels = image.width * image.height
+                if pixels > limits.max_image_pixels:
+                    raise LimitExceeded(f"image of {image.width}×{image.height} pixels, over the limit of "
+                                        f"{limits.max_image_pixels}")
+                total += pixels
+                if total > limits.max_total_pixels:
+                    raise LimitExceeded(f"image frames hold more than {limits.max_total_pixels} pixels")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CorruptDocument(f"unreadable image: {exc}") from exc
 
 
 def _before_external_programs() -> None:

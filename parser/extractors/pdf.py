@@ -10,17 +10,20 @@ import io
 import logging
 import re
 import sys
+import zlib
 from typing import Any
 
 import pdfplumber
+from pdfminer import pdftypes
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfminer.pdfparser import PDFSyntaxError
+from pdfminer.pdftypes import resolve1
 from pdfplumber.utils import text as text_utils
 from pdfplumber.utils.exceptions import PdfminerException
 
 from ..cells import fold, is_blank, is_number, squash
 from ..document import Document, Row
-from ..errors import CorruptDocument, EncryptedDocument, LimitExceeded
+from ..errors import CorruptDocument, EncryptedDocument, LimitExceeded, ParseError
 from ..labels import match_proactive_row, match_request_row
 from ..limits import Limits
 
@@ -153,17 +156,101 @@ def _join_across_page_break(previous: Row, first: Row) -> Row | None:
     return Row((*previous.cells[:at], joined, *values), page=previous.page, table=previous.table)
 
 
+class _BoundedZlib:
+    """Stands in for the zlib module inside pdfminer, which inflates every stream whole: a 1 GB stream of
+    zeros (1 MB compressed) would take gigabytes and minutes. Each stream is inflated up to
+    `max_stream_bytes`, all of a document's up to `max_pdf_bytes_decoded`; past that, `LimitExceeded`."""
+
+    error = zlib.error
+
+    def __init__(self) -> None:
+        self.start(Limits())
+
+    def start(self, limits: Limits) -> None:
+        self.per_stream = limits.max_stream_bytes
+        self.left = limits.max_pdf_bytes_decoded
+
+    def _take(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise LimitExceeded("the PDF's streams inflate to more than the limit for one document")
+
+    def decompress(self, data: bytes) -> bytes:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(data, self.per_stream + 1)
+        if len(out) > self.per_stream:
+            raise LimitExceeded(f"a PDF stream inflates to more than {self.per_stream} bytes")
+        if not inflater.eof:
+            raise zlib.error("incomplete or truncated stream")
+        self._take(len(out))
+        return out
+
+    def decompressobj(self, *args: Any) -> Any:
+        return zlib.decompressobj(*args)
+
+    def decompress_corrupted(self, data: bytes) -> bytes:
+        """What a damaged stream yields up to its damage (pdfminer's own feeds it byte by byte, quadratic)."""
+        inflater = zlib.decompressobj()
+        parts: list[bytes] = []
+        size = 0
+        for at in range(0, len(data), 65536):
+            chunk = data[at:at + 65536]
+            try:
+                parts.append(inflater.decompress(chunk, self.per_stream + 1 - size))
+            except zlib.error:
+                for i in range(len(chunk)):  # find how far the damaged chunk still inflates
+                    try:
+                        parts.append(inflater.decompress(chunk[i:i + 1]))
+                    except zlib.error:
+                        break
+                break
+            size += len(parts[-1])
+            if size > self.per_stream or inflater.unconsumed_tail:
+                raise LimitExceeded(f"a PDF stream inflates to more than {self.per_stream} bytes")
+            if inflater.eof:
+                break
+        out = b"".join(parts)
+        self._take(len(out))
+        return out
+
+
+_ZLIB = _BoundedZlib()
+pdftypes.zlib = _ZLIB  # type: ignore[assignment]
+pdftypes.decompress_corrupted = _ZLIB.decompress_corrupted
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """pdfplumber wraps whatever pdfminer raised, our own limits included."""
+    while isinstance(exc, PdfminerException) and exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    return exc
+
+
+def _page_count(pdf: Any) -> int | None:
+    try:
+        count = resolve1(resolve1(pdf.doc.catalog["Pages"])["Count"])
+    except Exception:  # a damaged page tree: pdfplumber walks it and decides
+        return None
+    return count if isinstance(count, int) else None
+
+
 def extract_pdf(data: bytes, limits: Limits) -> Document:
+    _ZLIB.start(limits)
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
     except PdfminerException as exc:
-        cause = exc.args[0] if exc.args else exc
+        cause = _cause(exc)
+        if isinstance(cause, ParseError):
+            raise cause from None
         if isinstance(cause, (PDFPasswordIncorrect, PDFEncryptionError)):
             raise EncryptedDocument("encrypted PDF, no password") from exc
         raise CorruptDocument(f"corrupt PDF: {cause}") from exc
     except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
         raise CorruptDocument(f"corrupt PDF: {exc}") from exc
     with pdf:
+        declared = _page_count(pdf)
+        if declared is not None and declared > limits.max_pages:
+            raise LimitExceeded(f"PDF has {declared} pages, over the limit of {limits.max_pages}")
         try:
             pages = pdf.pages
             if len(pages) > limits.max_pages:
@@ -182,7 +269,10 @@ def extract_pdf(data: bytes, limits: Limits) -> Document:
                 rows.extend(page_rows)
                 page.flush_cache()
         except (PdfminerException, PDFSyntaxError, KeyError, TypeError, AttributeError, AssertionError) as exc:
-            raise CorruptDocument(f"corrupt PDF: {exc}") from exc
+            cause = _cause(exc)
+            if isinstance(cause, ParseError):
+                raise cause from None
+            raise CorruptDocument(f"corrupt PDF: {cause}") from exc
         return Document(format="pdf", rows=rows, pages=len(pages))
 
 
