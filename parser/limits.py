@@ -14,7 +14,7 @@ class Limits:
     seconds: float = 120.0
     ocr_dpi: int = 300
     max_table_cells: int = 200_000           # one table's grid, spans expanded (a report's largest: ~300)
-    max_xml_bytes: int = 64 * 1024 * 1024    # one XML part of a DOCX, decompressed (a report's: < 1 MB)
+    max_xml_bytes: int = 16 * 1024 * 1024    # one XML part of a DOCX, decompressed (a report's: < 1 MB)
     max_zip_entries: int = 5_000
     max_stream_bytes: int = 64 * 1024 * 1024  # one PDF stream, decompressed (a full embedded CJK font: ~20 MB)
     max_pdf_bytes_decoded: int = 512 * 1024 * 1024  # all PDF streams of one document, decompressed

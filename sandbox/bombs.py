@@ -85,13 +85,14 @@ def docx_huge_xml(megabytes: int = 190) -> bytes:
     def write(archive: zipfile.ZipFile) -> None:
         with archive.open("word/document.xml", "w", force_zip64=True) as handle:
             handle.write(f'<?xml version="1.0"?><w:document {_W}><w:body>'.encode())
-            block = bytearray()
+            paragraphs: list[bytes] = []
             seed = 12345
-            while len(block) < 1 << 20:  # 1 MB of paragraphs with a little noise, repeated with a twist
+            while sum(map(len, paragraphs)) < 1 << 20:  # 1 MB of paragraphs with a little noise
                 seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
-                block += f"<w:p><w:r><w:t>本年新收{seed % 9973}</w:t></w:r></w:p>".encode()
-            for index in range(megabytes):
-                handle.write(bytes(block[index % 997:]) + bytes(block[:index % 997]))
+                paragraphs.append(f"<w:p><w:r><w:t>本年新收{seed % 9973}</w:t></w:r></w:p>".encode())
+            for index in range(megabytes):  # repeated, each time starting elsewhere
+                at = index * 997 % len(paragraphs)
+                handle.write(b"".join(paragraphs[at:]) + b"".join(paragraphs[:at]))
             handle.write(b"</w:body></w:document>")
     return _docx(write)
 
