@@ -14,8 +14,6 @@ from pathlib import Path
 from parser import LimitExceeded, Limits, ParseError, Record
 from parser.guard import parse_guarded, parse_many
 
-from .render import render_findings, render_record
-
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
 
@@ -67,6 +65,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
             print(json.dumps(record.to_json(with_source=args.source), ensure_ascii=False))
         else:
             print(("\n" if index else "") + f"== {path}")
+            from .render import render_record  # not at the top: `parse --json` starts faster without checks
+
             print(render_record(record))
         sys.stdout.flush()
     return readings.status
@@ -92,6 +92,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                               "findings": [f.to_json() for f in findings]}, ensure_ascii=False))
         else:
             print(("\n" if index else "") + f"== {path}: {record.title or '（标题未识别）'}")
+            from .render import render_findings
+
             print(render_findings(findings))
         sys.stdout.flush()
     return readings.status

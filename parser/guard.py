@@ -134,6 +134,9 @@ def _context() -> multiprocessing.context.BaseContext:
                                         "parser.extractors.html", "parser.extractors.pdf", "parser.extractors.docx",
                                         "parser.extractors.text", "parser._preloaded"])
         _CONTEXT = context
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()  # now, so its imports overlap with the caller's own work
         _sweep_abandoned_workdirs()
     return _CONTEXT
 
