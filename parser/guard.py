@@ -13,7 +13,7 @@ Each document is read by its own reader process (forked from a clean fork server
 - keeps its temporary files in a folder of its own (`nianbao-read-<caller pid>-…`), which the caller removes
   too; folders left by a caller that was killed are removed by the next caller.
 
-`parse_many` reads a batch on all cores, one reader per document, each with the same limits.
+`parse_many` reads a batch on all cores with a pool of such readers, each document with the same limits.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import resource
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,7 @@ def before_external_programs() -> None:
         _start_sweeper(workdir, conn)
 
 
-def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limits, workdir: str,
-           parent: int) -> None:
+def _become_reader(conn: Connection, workdir: str, parent: int) -> None:
     global _READER
     die_with_parent(parent)
     with contextlib.suppress(OSError):
@@ -96,21 +96,43 @@ def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limi
     tempfile.tempdir = workdir
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+
+
+def _reply(data: bytes, content_type: str | None, limits: Limits) -> tuple[str, Any]:
     from . import parse
 
     try:
-        record = parse(data, content_type=content_type, limits=limits)
-        conn.send(("ok", record.to_json()))
+        return "ok", parse(data, content_type=content_type, limits=limits).to_json()
     except ParseError as exc:
-        conn.send(("error", (type(exc).__name__, exc.reason)))
+        return "error", (type(exc).__name__, exc.reason)
     except MemoryError:
-        conn.send(("error", ("LimitExceeded", "ran out of memory while reading the document")))
+        return "error", ("LimitExceeded", "ran out of memory while reading the document")
     except RecursionError:
-        conn.send(("error", ("LimitExceeded", "the document is nested too deeply")))
+        return "error", ("LimitExceeded", "the document is nested too deeply")
     except Exception as exc:  # a bug or a library failure on odd input: report it, never crash the caller
-        conn.send(("error", ("ParseError", f"could not be read ({type(exc).__name__}: {exc})")))
+        return "error", ("ParseError", f"could not be read ({type(exc).__name__}: {exc})")
+
+
+def _child(conn: Connection, data: bytes, content_type: str | None, limits: Limits, workdir: str,
+           parent: int) -> None:
+    _become_reader(conn, workdir, parent)
+    try:
+        conn.send(_reply(data, content_type, limits))
     finally:
         conn.close()
+
+
+def _serve(conn: Connection, workdir: str, parent: int) -> None:
+    """A reader of a batch: documents one after another, each with its own limits, until told to stop."""
+    _become_reader(conn, workdir, parent)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        conn.send(_reply(*job))
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -208,30 +230,108 @@ def _server_pid(context: multiprocessing.context.BaseContext) -> int:
     return os.getpid()
 
 
+class _Reader:
+    """One reader process of a batch, with its own folder; closed by killing its process group."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self.workdir = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
+        self.conn, theirs = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve,  # type: ignore[attr-defined]
+                                       args=(theirs, self.workdir, _server_pid(context)), daemon=True)
+        self.process.start()
+        theirs.close()
+        self.documents = 0
+
+    def close(self) -> None:
+        if self.process.pid is not None:
+            _kill_group(self.process.pid)
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_DOCUMENTS_PER_READER = 50  # then a fresh reader: whatever one document leaves behind stays bounded
+
+
 def parse_many(loaders: Iterable[Callable[[], bytes]], *, limits: Limits | None = None,
                workers: int | None = None) -> Iterator[Record | ParseError]:
-    """Read a batch on all cores: one reader per document, each with `limits`. Yields, in input order, each
-    document's record or the `ParseError` it ended in (a loader may raise `ParseError` too)."""
+    """Read a batch on all cores: a pool of readers (as `parse_guarded`'s: own process group, death with the
+    caller, address-space cap), each document with `limits` (a document over its time is killed with its
+    reader, which is replaced). Yields, in input order, each record or the `ParseError` it ended in (a loader
+    may raise `ParseError` too)."""
     limits = limits or Limits()
-    _context()
+    context = _context()
     workers = workers or max(1, len(os.sched_getaffinity(0)))
+    jobs = enumerate(loaders)
+    results: dict[int, Record | ParseError] = {}
+    idle: list[_Reader] = []
+    busy: dict[Connection, tuple[_Reader, int, float]] = {}
+    next_out = 0
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(busy) < workers:
+                try:
+                    index, load = next(jobs)
+                except StopIteration:
+                    exhausted = True
+                    break
+                try:
+                    data = load()
+                except ParseError as exc:
+                    results[index] = exc
+                    continue
+                reader = idle.pop() if idle else _Reader(context)
+                reader.conn.send((data, None, limits))
+                busy[reader.conn] = (reader, index, time.monotonic() + limits.seconds)
+            while next_out in results:
+                yield results.pop(next_out)
+                next_out += 1
+            if not busy:
+                if exhausted:
+                    return
+                continue
+            wait_for = max(0.0, min(deadline for _, _, deadline in busy.values()) - time.monotonic())
+            for ready in multiprocessing.connection.wait(list(busy), timeout=wait_for):
+                assert isinstance(ready, Connection)
+                reader, index, _ = busy.pop(ready)
+                try:
+                    status, payload = ready.recv()
+                except EOFError:
+                    results[index] = ParseError("the reader process died (memory or a crash in a decoder)")
+                    reader.close()
+                    continue
+                reader.documents += 1
+                results[index] = Record.from_json(payload) if status == "ok" else _error(payload)
+                if status == "ok" and reader.documents < _DOCUMENTS_PER_READER:
+                    idle.append(reader)
+                else:
+                    reader.close()  # after a failure, a fresh process for the next document
+            now = time.monotonic()
+            for conn, (reader, index, deadline) in list(busy.items()):
+                if deadline <= now:
+                    del busy[conn]
+                    reader.close()
+                    results[index] = ParseTimeout(f"reading took longer than {limits.seconds:g} s")
+    finally:
+        for reader in [*idle, *(entry[0] for entry in busy.values())]:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                reader.conn.send(None)
+            reader.close()
 
-    def read(load: Callable[[], bytes]) -> Record | ParseError:
-        try:
-            return parse_guarded(load(), limits=limits)
-        except ParseError as exc:
-            return exc
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nianbao-parse") as pool:
-        yield from pool.map(read, loaders)
-
-
-def _raise(payload: Any) -> Record:
+def _error(payload: Any) -> ParseError:
     from . import errors
 
     name, reason = payload
     kind = getattr(errors, name, ParseError)
-    raise kind(reason)
+    return kind(reason) if isinstance(kind, type) and issubclass(kind, ParseError) else ParseError(reason)
+
+
+def _raise(payload: Any) -> Record:
+    raise _error(payload)
 
 
 __all__ = ["LimitExceeded", "die_with_parent", "parse_guarded", "parse_many"]

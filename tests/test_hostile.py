@@ -26,11 +26,12 @@ from parser import (
     NotAnAnnualReport,
     ParseError,
     ParseTimeout,
+    Record,
     UnsupportedFormat,
     parse,
 )
 from parser.detect import detect_format
-from parser.guard import parse_guarded
+from parser.guard import parse_guarded, parse_many
 from sandbox import bombs
 from sandbox.reportgen import generate, render_docx, render_html, render_pdf
 
@@ -192,8 +193,8 @@ def test_tiff_of_many_huge_frames_is_refused_from_its_headers() -> None:
 
 
 def test_docx_with_huge_xml_is_refused_before_inflating() -> None:
-    data = bombs.docx_huge_xml(megabytes=6)
-    outcome = _reads_fast(data, Limits(max_xml_bytes=4 * 1024 * 1024))
+    data = bombs.docx_huge_xml(megabytes=3)
+    outcome = _reads_fast(data, Limits(max_xml_bytes=2 * 1024 * 1024))
     assert isinstance(outcome, LimitExceeded) and "document.xml" in outcome.reason
 
 
@@ -315,3 +316,31 @@ def test_libreoffice_timeout_kills_it_and_removes_its_folder(tmp_path: Path,
             if str(tmp_path) in _command(pid) and _running(pid)]
     assert not left, [_command(pid) for pid in left]
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith("pymp-")]  # pymp-: the fork server's socket
+
+
+def test_batch_keeps_order_limits_and_errors_per_document() -> None:
+    good = [render_pdf(generate(random.Random(seed))) for seed in (11, 12, 13)]
+
+    def unreadable() -> bytes:
+        raise LimitExceeded("file is too large")
+
+    loaders = [lambda: good[0], unreadable, lambda: b"%PDF-1.4\n%broken", lambda: good[1],
+               lambda: bombs.pdf_flate_stream(megabytes=24), lambda: good[2]]
+    results = list(parse_many(loaders, limits=Limits(max_stream_bytes=4 * 1024 * 1024), workers=2))
+    assert [type(r).__name__ for r in results] == ["Record", "LimitExceeded", "CorruptDocument", "Record",
+                                                   "LimitExceeded", "Record"]
+    assert [r.year for r in results if isinstance(r, Record)] == [
+        generate(random.Random(seed)).record.year for seed in (11, 12, 13)]
+
+
+@needs_soffice
+def test_batch_document_over_its_time_is_killed_and_the_next_still_read(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    good = render_html(generate(random.Random(14)))
+    results = list(parse_many([lambda: _RTF, lambda: good], limits=Limits(seconds=0.8), workers=1))
+    assert isinstance(results[0], ParseTimeout) and isinstance(results[1], Record)
+    time.sleep(0.3)
+    assert not [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                if str(tmp_path) in _command(pid) and _running(pid)]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("nianbao-")]
