@@ -31,6 +31,7 @@ BOMBS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "pdf-flate": ("PDF: a 1 GB FlateDecode stream", bombs.pdf_flate_stream),
     "docx-gridspan": ("DOCX: gridSpan 50,000,000", bombs.docx_grid_span),
     "spaces": ("300 MB of spaces", bombs.spaces),
+    "pdf-giant-page": ("scanned PDF: a page 200 × 14,400 points", bombs.pdf_giant_page),
 }
 ADDRESS_SPACE = 3 * 1024 ** 3
 

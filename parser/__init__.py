@@ -45,6 +45,7 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
         if sum(len(r.text) for r in document.rows) < 40 * max(document.pages or 1, 1):
             from .extractors.ocr import extract_scanned_pdf
 
+            check_scan_pages(data, limits)
             _before_external_programs()
 
             return extract_scanned_pdf(data, limits)
@@ -101,6 +102,32 @@ def check_image_size(data: bytes, limits: Limits) -> None:
                     raise LimitExceeded(f"image frames hold more than {limits.max_total_pixels} pixels")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise CorruptDocument(f"unreadable image: {exc}") from exc
+
+
+_OCR_PAGE_WIDTH = 2480  # pixels across a page rendered for OCR (at most; A4 at 300 dpi)
+
+
+def check_scan_pages(data: bytes, limits: Limits) -> None:
+    """Refuse a scanned PDF whose pages, rendered for OCR at a page's width, would be too many pixels (a
+    page 200 points wide and 14,400 tall renders to 440 million)."""
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError:
+        return  # the OCR reader reports it
+    try:
+        if len(pdf) > limits.max_pages:
+            raise LimitExceeded(f"PDF has {len(pdf)} pages, over the limit of {limits.max_pages}")
+        for index in range(len(pdf)):
+            width, height = pdf.get_page_size(index)
+            pixels = _OCR_PAGE_WIDTH * _OCR_PAGE_WIDTH * height / max(width, 1)
+            if pixels > limits.max_image_pixels:
+                raise LimitExceeded(f"page {index + 1} ({width:.0f}×{height:.0f} points) renders to "
+                                    f"{pixels / 1e6:.0f} million pixels, over the limit of "
+                                    f"{limits.max_image_pixels / 1e6:.0f} million")
+    finally:
+        pdf.close()
 
 
 def _before_external_programs() -> None:

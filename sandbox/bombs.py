@@ -127,5 +127,24 @@ def pdf_flate_stream(megabytes: int = 1024) -> bytes:
     return bytes(out)
 
 
+def pdf_giant_page(height: int = 14_400) -> bytes:
+    """A text-less (so: scanned) PDF page 200 points wide and `height` tall: 440 million pixels for OCR."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 " + str(height).encode() + b"] /Resources << >> >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
 def spaces(megabytes: int = 300) -> bytes:
     return b" " * (megabytes << 20)

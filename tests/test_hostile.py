@@ -344,3 +344,13 @@ def test_batch_document_over_its_time_is_killed_and_the_next_still_read(tmp_path
     assert not [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
                 if str(tmp_path) in _command(pid) and _running(pid)]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("nianbao-")]
+
+
+def test_scanned_pdf_with_a_giant_page_is_refused_before_rendering() -> None:
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=(200, 14400))  # no text: read as a scan
+    pdf.line(10, 10, 100, 100)
+    pdf.showPage()
+    pdf.save()
+    outcome = _reads_fast(out.getvalue())
+    assert isinstance(outcome, LimitExceeded) and "pixels" in outcome.reason
