@@ -6,7 +6,8 @@ Each document is read by its own reader process (forked from a clean fork server
 
 - leads its own process group, so a timeout kills it with everything it started (LibreOffice, tesseract);
 - dies with its parent (PR_SET_PDEATHSIG): when the caller is killed, even with kill -9, the fork server sees
-  its pipe close and exits, and the reader is killed by the kernel;
+  its pipe close and exits (readers drop their copy of that pipe, and the server exits without tearing
+  down its modules), and the reader is killed by the kernel;
 - before it starts an external program, forks a sweeper that waits on a pipe from the reader: whenever the
   reader ends, however it ends, the sweeper removes the reader's temporary folder and kills what is left of
   the group (LibreOffice, tesseract);
@@ -55,20 +56,23 @@ def die_with_parent(expected_parent: int) -> None:
 
 
 def _start_sweeper(workdir: str, conn: Connection) -> None:
-    """A process that outlives the reader by a moment: when the reader ends (the pipe closes), it removes the
-    reader's temporary folder and kills the reader's process group, itself included."""
+    """A process that outlives the reader by a moment: when the reader ends (the pipe closes), it kills the
+    reader's process group (LibreOffice, tesseract) and removes the reader's temporary folder."""
     reader = os.getpid()
+    in_reader_group = os.getpgid(0) == reader  # never kill the caller's group
     read_end, write_end = os.pipe()
     if os.fork() == 0:
         try:
             conn.close()  # only the reader may hold the caller's pipe, or the caller would not see it die
             os.close(write_end)
+            os.setpgid(0, 0)  # out of the group it is going to kill
             while os.read(read_end, 1):
                 pass
+            if in_reader_group:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(reader, signal.SIGKILL)
             shutil.rmtree(workdir, ignore_errors=True)
         finally:
-            if os.getpgid(0) == reader:  # never the caller's group
-                os.killpg(reader, signal.SIGKILL)
             os._exit(0)
     os.close(read_end)  # the write end stays open, unused, until the reader ends
 
@@ -86,8 +90,22 @@ def before_external_programs() -> None:
         _start_sweeper(workdir, conn)
 
 
+def _release_fork_server() -> None:
+    """A fork server lives while any process holds its "alive" pipe, and hands that pipe to every child:
+    a reader keeping it would keep the server (and so itself) alive after its caller died. Dropped."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[attr-defined]
+
+
 def _become_reader(conn: Connection, workdir: str, parent: int) -> None:
     global _READER
+    _release_fork_server()
     die_with_parent(parent)
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)

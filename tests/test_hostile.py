@@ -303,6 +303,49 @@ def test_caller_killed_with_sigkill_leaves_no_reader_and_no_libreoffice(tmp_path
     assert not list(tmp_path.glob("nianbao-read-*")), "the reader's temporary folder was left behind"
 
 
+def test_reader_stops_computing_when_its_caller_is_killed(tmp_path: Path) -> None:
+    document = tmp_path / "slow.docx"
+    document.write_bytes(bombs.docx_huge_xml(megabytes=10))  # under every limit: seconds of honest work
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from parser import Limits\n"
+        "from parser.guard import parse_many\n"
+        "if __name__ == '__main__':\n"
+        f"    list(parse_many([lambda: open({str(document)!r}, 'rb').read()] * 2, limits=Limits(seconds=300)))\n")
+    caller = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 60
+        readers: set[int] = set()
+        while time.monotonic() < deadline and len(readers) < 2:
+            time.sleep(0.2)
+            readers = {pid for pid in _descendants(caller.pid) if _running(pid) and _descendants(pid) == set()
+                       and "forkserver" in _command(pid) and pid not in _children_of(caller.pid)}
+        assert len(readers) == 2, "the two readers never started"
+        time.sleep(0.5)
+        seen = _descendants(caller.pid)
+    finally:
+        caller.kill()
+        caller.wait()
+    killed = time.monotonic()
+    while time.monotonic() - killed < 10 and any(_running(pid) for pid in seen):
+        time.sleep(0.05)
+    assert not [(pid, _command(pid)) for pid in seen if _running(pid)]
+    assert time.monotonic() - killed < 3, "the readers went on computing after their caller died"
+
+
+def _children_of(pid: int) -> set[int]:
+    return {child for child in _descendants(pid) if _parent(child) == pid}
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
 @needs_soffice
 def test_libreoffice_timeout_kills_it_and_removes_its_folder(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
