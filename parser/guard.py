@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -28,7 +29,9 @@ import re
 import resource
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
@@ -170,9 +173,7 @@ def _context() -> multiprocessing.context.BaseContext:
         context = multiprocessing.get_context("forkserver")
         assert isinstance(context, multiprocessing.context.ForkServerContext)
         # "__main__": the caller's main module is imported once in the server rather than in every reader
-        context.set_forkserver_preload(["__main__", "parser", "parser.guard", "parser.tables", "parser.metadata",
-                                        "parser.extractors.html", "parser.extractors.pdf", "parser.extractors.docx",
-                                        "parser.extractors.text", "parser._preloaded"])
+        context.set_forkserver_preload(["__main__", "parser", "parser.guard", *_READER_MODULES, "parser._preloaded"])
         _CONTEXT = context
         from multiprocessing import forkserver
 
@@ -248,6 +249,22 @@ def _server_pid(context: multiprocessing.context.BaseContext) -> int:
     return os.getpid()
 
 
+_READER_MODULES = ("parser.tables", "parser.metadata", "parser.extractors.html", "parser.extractors.pdf",
+                   "parser.extractors.docx", "parser.extractors.text")
+
+
+def _batch_context() -> multiprocessing.context.BaseContext:
+    """A single-threaded caller (the command line) forks its readers itself: safe without threads, and no
+    fork server to start (a second interpreter importing the parser and the caller's main module). Any
+    other caller uses the fork server."""
+    if threading.active_count() > 1:
+        return _context()
+    for name in _READER_MODULES:
+        importlib.import_module(name)
+    _sweep_abandoned_workdirs()
+    return multiprocessing.get_context("fork")
+
+
 class _Reader:
     """One reader process of a batch, with its own folder; closed by killing its process group."""
 
@@ -256,6 +273,9 @@ class _Reader:
         self.conn, theirs = context.Pipe(duplex=True)
         self.process = context.Process(target=_serve,  # type: ignore[attr-defined]
                                        args=(theirs, self.workdir, _server_pid(context)), daemon=True)
+        for stream in (sys.stdout, sys.stderr):  # a forked reader must not print our buffered output again
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
         self.process.start()
         theirs.close()
         self.documents = 0
@@ -280,7 +300,7 @@ def parse_many(loaders: Iterable[Callable[[], bytes]], *, limits: Limits | None 
     reader, which is replaced). Yields, in input order, each record or the `ParseError` it ended in (a loader
     may raise `ParseError` too)."""
     limits = limits or Limits()
-    context = _context()
+    context = _batch_context()
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     jobs = enumerate(loaders)
     results: dict[int, Record | ParseError] = {}
