@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -259,9 +258,7 @@ def _batch_context() -> multiprocessing.context.BaseContext:
     other caller uses the fork server."""
     if threading.active_count() > 1:
         return _context()
-    for name in _READER_MODULES:
-        importlib.import_module(name)
-    _sweep_abandoned_workdirs()
+    _sweep_abandoned_workdirs()  # each reader imports the extractors its documents need, readers in parallel
     return multiprocessing.get_context("fork")
 
 
