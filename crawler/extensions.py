@@ -37,3 +37,13 @@ class Progress:
     def closed(self, spider: Any, reason: str) -> None:
         if self.loop and self.loop.running:
             self.loop.stop()
+        stats = self.crawler.stats
+        # scrapy-playwright starts chromium only when a request needs it: 0 in a pass served by shortcuts
+        print(f"crawl: browser launches {stats.get_value('playwright/browser_count', 0)}, "
+              f"browser pages {stats.get_value('playwright/page_count', 0)}, "
+              f"lists via learned API {stats.get_value('nianbao/shortcuts/api_used', 0)}, "
+              f"shortcut fallbacks {stats.get_value('nianbao/shortcuts/fallback', 0)}, "
+              f"APIs learned {stats.get_value('nianbao/shortcuts/api_learned', 0)}, "
+              f"cookies learned {stats.get_value('nianbao/shortcuts/cookie_learned', 0)}, "
+              f"lists past a challenge over HTTP {stats.get_value('nianbao/shortcuts/static_used', 0)}, "
+              f"learned {stats.get_value('nianbao/shortcuts/static_learned', 0)}", file=sys.stderr, flush=True)

@@ -101,6 +101,20 @@ def parse_list(platform: str, url: str, body: bytes, content_type: str | None = 
     return ListPage(entries, next_urls, links)
 
 
+def anchors(url: str, body: bytes, content_type: str | None = None) -> dict[str, str]:
+    """Every link on a page (absolute URL → its text): what a rendered list shows, report or not."""
+    text = decode(body, content_type)
+    if not text.strip():
+        return {}
+    root = lxml.html.document_fromstring(text)
+    found: dict[str, str] = {}
+    for anchor in root.xpath("//a[@href]"):
+        target = urljoin(url, anchor.get("href") or "")
+        if target.startswith(("http://", "https://")):
+            found.setdefault(target, re.sub(r"\s+", "", anchor.get("title") or anchor.text_content() or ""))
+    return found
+
+
 def attachments(url: str, body: bytes, content_type: str | None = None) -> list[str]:
     """Links to report files on a detail page (PDF, Word, WPS), in the order printed."""
     text = decode(body, content_type)

@@ -8,6 +8,7 @@ from typing import Any
 
 from scrapy import Spider
 from scrapy.utils.defer import deferred_to_future
+from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ class IngestPipeline:
 
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
+        handoff = self.crawler.settings.get("NIANBAO_DOCUMENT_HANDOFF")
+        if handoff:  # a worker's crawl: archive, and a parse job for the rest (the callable comes from settings)
+            hand_off = load_object(handoff)
+            await deferred_to_future(deferToThread(hand_off, state, item))
+            self.crawler.stats.inc_value("nianbao/handed_off")
+            return {k: v for k, v in item.items() if k != "body"} | {"events": []}
         result = await deferred_to_future(deferToThread(state.ingest, item))
         stats = self.crawler.stats
         stats.inc_value("nianbao/stored" if result.created else "nianbao/unchanged")

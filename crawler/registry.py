@@ -16,7 +16,9 @@ PLATFORMS = ("trs", "hanweb", "jsapi", "challenge", "plain", "auto")
 PLATFORM_DEFAULTS: dict[str, dict[str, Any]] = {
     "trs": {"browser": False},
     "hanweb": {"browser": False},
-    "jsapi": {"browser": True, "ready_selector": "#list li, #list[data-loaded]"},
+    # a JavaScript list's report pages are static: only the list needs the browser (and, once its JSON API
+    # is learned, not even that)
+    "jsapi": {"browser": True, "browser_details": False, "ready_selector": "#list li, #list[data-loaded]"},
     "challenge": {"browser": True, "ready_selector": "#list li, #list[data-loaded]"},
     "plain": {"browser": False},
     "auto": {"browser": False},

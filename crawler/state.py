@@ -10,8 +10,10 @@ from typing import Any, Protocol
 
 from checks.deadlines import load_calendar
 from domain.time import parse_date
-from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
+from storage import Origin, ingest, make_engine, session_factory, upgrade
 from storage import crawl_state as cs
+from storage import shortcuts as learned
+from storage.archive import archive_for
 from storage.ingest import IngestResult
 
 from .registry import SiteProfile
@@ -39,7 +41,7 @@ class CrawlState:
         self.engine = make_engine(settings.database_url)
         upgrade(self.engine)
         self.sessions = session_factory(self.engine)
-        self.archive = Archive(settings.archive_root, settings.archive_compress)
+        self.archive = archive_for(settings)
         self.calendar = load_calendar()
         self.site_ids: dict[str, int] = {}
         self.first_read: set[str] = set()
@@ -116,6 +118,16 @@ class CrawlState:
                 self.sessions, self.site_ids[site], item["url"], item.get("page_url") or item["url"], published, seen):
             result.events.append("BACKDATED")
         return result
+
+    # ------------------------------------------------------------------ learned shortcuts (API, cookies)
+    def shortcuts(self, site_key: str) -> dict[str, learned.Shortcut]:
+        return learned.load_shortcuts(self.sessions, self.site_ids[site_key])
+
+    def save_shortcut(self, site_key: str, kind: str, data: dict[str, Any]) -> None:
+        learned.save_shortcut(self.sessions, self.site_ids[site_key], kind, data, self.now())
+
+    def mark_shortcut(self, site_key: str, kind: str, *, holds: bool, note: str | None = None) -> None:
+        learned.mark_shortcut(self.sessions, self.site_ids[site_key], kind, holds=holds, at=self.now(), note=note)
 
     def close(self) -> None:
         self.engine.dispose()

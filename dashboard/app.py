@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 
 from checks.deadlines import KIND_NAMES, Calendar, load_calendar
 from checks.labels import SECTION
-from storage.archive import Archive
+from storage.archive import ArchiveDamaged, ArchiveMissing, ArchiveStore
 from storage.models import DocumentVersion, FindingRow
 from storage.queries import decide
 
@@ -63,7 +63,7 @@ STATUS_LABELS = {"open": "待处理", "confirmed": "已确认", "dismissed": "�
 
 
 class Dashboard:
-    def __init__(self, sessions: sessionmaker[Session], archive: Archive, *, clock: Callable[[], datetime],
+    def __init__(self, sessions: sessionmaker[Session], archive: ArchiveStore, *, clock: Callable[[], datetime],
                  admin_password: str | None, calendar: Calendar | None = None,
                  throttle: LoginThrottle | None = None, wall_clock: Callable[[], datetime] | None = None) -> None:
         self.sessions = sessions
@@ -189,7 +189,10 @@ class Dashboard:
             if version is None:
                 raise HTTPException(404, "没有这个文件")
             relative, content_type = version.archive_path, version.content_type or "application/octet-stream"
-        data = self.archive.get(relative)
+        try:
+            data = self.archive.get(relative)
+        except (ArchiveDamaged, ArchiveMissing):  # reported by `nianbao db check`; repaired at the next fetch
+            raise HTTPException(503, "原件暂时无法提供：存档文件已损坏，正在等待重新下载修复") from None
         extension = {"application/pdf": "pdf", "text/html": "html"}.get(content_type.split(";")[0].strip(), "bin")
         return Response(data, media_type="application/octet-stream", headers={
             "Content-Disposition": f'attachment; filename="nianbao-{request.path_params["version_id"]}.{extension}"',
@@ -250,7 +253,7 @@ def pages(request: Request, page: int, total: int, per_page: int = queries.PAGE)
             "next_link": link(page + 1) if page < last else None}
 
 
-def create_app(sessions: sessionmaker[Session], archive: Archive, *, clock: Callable[[], datetime],
+def create_app(sessions: sessionmaker[Session], archive: ArchiveStore, *, clock: Callable[[], datetime],
                admin_password: str | None, secret_key: str, https_only: bool = False,
                throttle: LoginThrottle | None = None, wall_clock: Callable[[], datetime] | None = None) -> Starlette:
     """`https_only`: the session cookie is `Secure` (set it when the dashboard is served over HTTPS)."""

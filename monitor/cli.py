@@ -4,6 +4,7 @@ and prints."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -11,11 +12,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from domain.vocabulary import FindingStatus, Severity
-from parser import Limits, ParseError, Record
-from parser.guard import parse_guarded
+from parser import LimitExceeded, Limits, ParseError, Record
+from parser.guard import parse_guarded, parse_many
 
 from .config import Settings
-from .render import render_findings, render_record
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -25,18 +25,21 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_bytes=int(args.max_mb * 1024 * 1024), max_pages=args.max_pages, seconds=args.timeout)
 
 
-def _read(path: Path, limits: Limits) -> Record:
+def _load(path: Path, limits: Limits) -> bytes:
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise ParseError(f"cannot open: {exc.strerror}") from exc
     if size > limits.max_bytes:
-        raise ParseError(f"too large: {size} bytes, over the limit of {limits.max_bytes}")
+        raise LimitExceeded(f"file is {size} bytes, over the limit of {limits.max_bytes}")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ParseError(f"cannot read: {exc.strerror}") from exc
-    return parse_guarded(data, limits=limits)
+
+
+def _read(path: Path, limits: Limits) -> Record:
+    return parse_guarded(_load(path, limits), limits=limits)
 
 
 class _Readings:
@@ -47,13 +50,15 @@ class _Readings:
         self.paths, self.limits, self.status = paths, limits, EXIT_OK
 
     def __iter__(self) -> Iterator[tuple[int, Path, Record]]:
-        for index, name in enumerate(self.paths):
-            path = Path(name)
-            try:
-                yield index, path, _read(path, self.limits)
-            except ParseError as exc:
-                print(f"{path}: {exc.kind}: {exc.reason}", file=sys.stderr)
+        paths = [Path(name) for name in self.paths]
+        # all cores, one guarded reader per file; results in the order given
+        results = parse_many((functools.partial(_load, path, self.limits) for path in paths), limits=self.limits)
+        for index, (path, result) in enumerate(zip(paths, results, strict=True)):
+            if isinstance(result, ParseError):
+                print(f"{path}: {result.kind}: {result.reason}", file=sys.stderr)
                 self.status = EXIT_UNREADABLE
+            else:
+                yield index, path, result
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -63,6 +68,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
             print(json.dumps(record.to_json(with_source=args.source), ensure_ascii=False))
         else:
             print(("\n" if index else "") + f"== {path}")
+            from .render import render_record  # not at the top: `parse --json` starts faster without checks
+
             print(render_record(record))
         sys.stdout.flush()
     return readings.status
@@ -88,6 +95,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                               "findings": [f.to_json() for f in findings]}, ensure_ascii=False))
         else:
             print(("\n" if index else "") + f"== {path}: {record.title or '（标题未识别）'}")
+            from .render import render_findings
+
             print(render_findings(findings))
         sys.stdout.flush()
     return readings.status
@@ -109,7 +118,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ignore[no-untyped-def]
-    from storage import Archive, make_engine, session_factory, upgrade
+    from storage import make_engine, session_factory, upgrade
+    from storage.archive import archive_for
     from storage.database import is_current
 
     settings = _settings(args)
@@ -121,13 +131,42 @@ def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ig
     elif not is_current(engine):
         raise SystemExit(f"nianbao: the database at {engine.url.render_as_string()} has no schema yet; "
                          "run `nianbao db upgrade` first")
-    return settings, engine, session_factory(engine), Archive(settings.archive_root, settings.archive_compress)
+    return settings, engine, session_factory(engine), archive_for(settings)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return cmd_db_check(args)
     settings, engine, _, _ = _open_store(args, migrate=True)
     print(f"database {engine.url.render_as_string()} is at the newest schema; archive at {settings.archive_root}")
     return EXIT_OK
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    from storage.archive_check import check_archive
+
+    _, _, sessions, archive = _open_store(args)
+    report = check_archive(sessions, archive)
+    for problem in report.problems:
+        print(f"{problem.problem}: version {problem.version_id} {problem.relative} ({problem.url})")
+    print(f"archive {archive.describe()}: {report.checked} file(s) checked, {len(report.problems)} damaged or "
+          f"missing" + (f"; {report.refetch_queued} URL(s) will be fetched in full at the next poll to repair them"
+                        if report.refetch_queued else ""))
+    return EXIT_OK if report.ok else EXIT_UNREADABLE
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("httpx", "telegram", "alembic", "procrastinate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from workers.run import parse_queues, run_worker
+
+    queues = parse_queues(args.queues)
+    settings, _, _, _ = _open_store(args, migrate=True)
+    return run_worker(settings, queues, args.concurrency, args.name)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -294,6 +333,13 @@ def cmd_sites(args: argparse.Namespace) -> int:
     from domain.redact import redact
     from storage.crawl_state import site_statuses
 
+    if args.action in ("discover", "import"):
+        from . import sites_discover
+
+        if not args.targets:
+            raise SystemExit(f"nianbao: sites {args.action} needs " + ("URL…" if args.action == "discover"
+                                                                       else "AGENCIES.csv"))
+        return (sites_discover.cmd_discover if args.action == "discover" else sites_discover.cmd_import)(args)
     if args.action == "check":
         location = _prepare_crawl(args)
         _crawl_once(_settings(args), location, args.site, lists_only=True, revisit_hours=0)
@@ -305,6 +351,10 @@ def cmd_sites(args: argparse.Namespace) -> int:
         print(f"{row.key:<12} {row.status:<8} {row.platform:<10} {_when(row.last_poll_at):<17} "
               f"{_when(row.last_success_at):<17} {row.agency}" + (f"  ({redact(row.last_error)})" if row.last_error
                                                                   else ""))
+    if args.action == "check":
+        from .sites_discover import print_shortcuts
+
+        print_shortcuts(sessions)
     return EXIT_OK
 
 
@@ -539,7 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=("upgrade",), help="upgrade: create or migrate the schema")
+    db.add_argument("action", choices=("upgrade", "check"), help="upgrade: create or migrate the schema; check: "
+                                                                "verify every archived file against its sha256")
     db.set_defaults(handler=cmd_db)
 
     ingest = commands.add_parser("ingest", help="store report files: archive, parse, check, record events")
@@ -591,11 +642,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "sites share one host)")
     crawl.set_defaults(handler=cmd_crawl)
 
-    sites = commands.add_parser("sites", help="site status: list, or check (read every list page now)")
-    sites.add_argument("action", choices=("list", "check"), nargs="?", default="list")
+    sites = commands.add_parser("sites", help="site status: list, or check (read every list page now); discover "
+                                "registry entries from portal URLs, or import an agencies CSV")
+    sites.add_argument("action", choices=("list", "check", "discover", "import"), nargs="?", default="list")
     sites.add_argument("--sites", help="with check: the registry (default $NIANBAO_SITES)")
     sites.add_argument("--site", help="with check: only this site key")
     sites.add_argument("--allow-host", action="append", help="as for crawl")
+    from .sites_discover import add_arguments as add_discover_arguments
+
+    add_discover_arguments(sites)
     sites.set_defaults(handler=cmd_sites)
 
     sandbox = commands.add_parser("sandbox", help="serve simulated agency sites on 127.0.0.1")
@@ -653,6 +708,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="a worker on the job queue (PostgreSQL): polls, parses, alerts, "
+                                                "maintenance — any number, on any number of machines")
+    worker.add_argument("--queues", help="comma-separated, of poll,parse,alerts,maintenance (default: all)")
+    worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once by this worker (1)")
+    worker.add_argument("--name", help="the worker's name in `nianbao status` (default host:pid)")
+    worker.set_defaults(handler=cmd_worker)
 
     sweep = commands.add_parser("sweep", help="deadline sweep: record MISSING for monitored agencies whose "
                                               "report is overdue")

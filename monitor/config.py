@@ -122,6 +122,13 @@ class Settings(BaseModel):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""  # empty: SQLite in the data directory
     archive_compress: bool = False
+    archive: str | None = None  # a directory (default: data_dir/archive) or s3://bucket/prefix
+    s3_endpoint: str | None = None  # an S3-compatible store's URL (default: AWS)
+    s3_region: str | None = None
+    s3_access_key: str | None = None  # default: boto3's credential chain
+    s3_secret_key: SecretStr | None = None
+    worker_heartbeat: float = Field(default=10, ge=0.5)  # `nianbao worker`: seconds between heartbeats
+    poll_groups: int = Field(default=16, ge=1)  # `nianbao worker`: the sites' fixed poll groups
     now: str | None = None  # NIANBAO_NOW: pretend the time is this (ISO)
     clock_url: str | None = None  # NIANBAO_CLOCK_URL: take the time from this clock (the sandbox's)
     sites: str | None = None  # NIANBAO_SITES: the registry, a file or URL (may carry a password: never logged)
@@ -259,7 +266,8 @@ class Settings(BaseModel):
         return self.data_dir / "archive"
 
     def secrets(self) -> list[SecretStr]:
-        return [s for s in (self.telegram_token, self.smtp_password, self.admin_password, self.web_secret) if s]
+        return [s for s in (self.telegram_token, self.smtp_password, self.admin_password, self.web_secret,
+                            self.s3_secret_key) if s]
 
     def clock(self) -> Callable[[], datetime]:
         return make_clock(self.now, self.clock_url)
@@ -284,7 +292,10 @@ class Settings(BaseModel):
                 "DOWNLOAD_WARNSIZE": min(20 * 1024 * 1024, self.download_maxsize),
                 "LOG_LEVEL": self.crawl_log_level, "NIANBAO_CHROMIUM": self.chromium or "",
                 "NIANBAO_MAX_LIST_PAGES": self.max_list_pages,
-                "NIANBAO_MAX_REQUESTS_PER_SITE": self.max_requests_per_site}
+                "NIANBAO_MAX_REQUESTS_PER_SITE": self.max_requests_per_site,
+                # a worker's crawl child archives each file and defers its parse (workers/handoff.py)
+                "NIANBAO_DOCUMENT_HANDOFF": "workers.handoff.hand_off"
+                if (self.environment or {}).get("NIANBAO_PARSE_ELSEWHERE") else ""}
 
     def describe(self) -> dict[str, str]:
         """The effective settings without secrets (for `nianbao run` to log)."""
@@ -294,7 +305,7 @@ class Settings(BaseModel):
 
         shown: dict[str, Any] = {k: v for k, v in self.__dict__.items()
                                  if k not in ("environment", "telegram_token", "smtp_password", "admin_password",
-                                              "web_secret")}
+                                              "web_secret", "s3_secret_key")}
         shown["telegram"] = "configured" if self.telegram_token else "off"
         shown["smtp_password"] = "set" if self.smtp_password else "unset"
         shown["admin_password"] = "set" if self.admin_password else "unset"

@@ -70,6 +70,10 @@ def status_text(session: Session, now: datetime | None = None) -> str:
         "alert deliveries: " + (", ".join(f"{n} {s}" for s, n in deliveries) or "none"),
         "weekly digests: " + (", ".join(f"{n} {s}" for s, n in digests) or "none"),
     ]
+    from storage.archive_check import last_check_lines
+    from workers.status import worker_lines
+
+    lines += worker_lines(session, now) + last_check_lines(session)
     broken = [s for s in sites if s.broken_since or s.last_error]
     for site in broken[:20]:
         lines.append(f"  ! {site.key}: {redact(site.last_error or '') or 'broken since ' + _when(site.broken_since)}")

@@ -15,9 +15,9 @@ from .config import Settings
 def dashboard_app(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> Any:
     from dashboard.app import create_app, secret_key
     from dashboard.subscribe import ReachSettings
-    from storage import Archive
+    from storage.archive import archive_for
 
-    app = create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
+    app = create_app(sessions, archive_for(settings), clock=clock,
                      admin_password=settings.admin_password.get_secret_value() if settings.admin_password else None,
                      secret_key=secret_key(settings.data_dir,
                                            settings.web_secret.get_secret_value() if settings.web_secret else None),

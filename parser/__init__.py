@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import io
+
 from .document import Document
 from .errors import (
     CorruptDocument,
@@ -43,6 +45,9 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
         if sum(len(r.text) for r in document.rows) < 40 * max(document.pages or 1, 1):
             from .extractors.ocr import extract_scanned_pdf
 
+            check_scan_pages(data, limits)
+            _before_external_programs()
+
             return extract_scanned_pdf(data, limits)
         return document
     if kind == "docx":
@@ -52,15 +57,20 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
     if kind in ("doc", "rtf"):
         from .extractors.doc import extract_doc
 
+        _before_external_programs()
+
         return extract_doc(data, limits, suffix="." + kind)
     if kind == "image":
         from .extractors.ocr import extract_image
+
+        check_image_size(data, limits)
+        _before_external_programs()
 
         return extract_image(data, limits)
     if kind == "html":
         from .extractors.html import extract_html
 
-        return extract_html(data, content_type)
+        return extract_html(data, content_type, limits)
     if kind == "text":
         from .extractors.text import extract_text
 
@@ -68,6 +78,62 @@ def extract(data: bytes, *, content_type: str | None = None, limits: Limits | No
     if kind == "zip":
         raise UnsupportedFormat("a ZIP archive that is not a Word document")
     raise UnsupportedFormat("binary file of an unknown format")
+
+
+def check_image_size(data: bytes, limits: Limits) -> None:
+    """Refuse an image whose frames would not fit in memory, from its headers alone (a 112 KB TIFF can hold
+    300 frames of 80 million pixels)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            frames = getattr(image, "n_frames", 1)
+            if frames > limits.max_pages:
+                raise LimitExceeded(f"image has {frames} frames, over the limit of {limits.max_pages} pages")
+            total = 0
+            for frame in range(frames):
+                image.seek(frame)
+                pixels = image.width * image.height
+                if pixels > limits.max_image_pixels:
+                    raise LimitExceeded(f"image of {image.width}×{image.height} pixels, over the limit of "
+                                        f"{limits.max_image_pixels}")
+                total += pixels
+                if total > limits.max_total_pixels:
+                    raise LimitExceeded(f"image frames hold more than {limits.max_total_pixels} pixels")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CorruptDocument(f"unreadable image: {exc}") from exc
+
+
+_OCR_PAGE_WIDTH = 2480  # pixels across a page rendered for OCR (at most; A4 at 300 dpi)
+
+
+def check_scan_pages(data: bytes, limits: Limits) -> None:
+    """Refuse a scanned PDF whose pages, rendered for OCR at a page's width, would be too many pixels (a
+    page 200 points wide and 14,400 tall renders to 440 million)."""
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError:
+        return  # the OCR reader reports it
+    try:
+        if len(pdf) > limits.max_pages:
+            raise LimitExceeded(f"PDF has {len(pdf)} pages, over the limit of {limits.max_pages}")
+        for index in range(len(pdf)):
+            width, height = pdf.get_page_size(index)
+            pixels = _OCR_PAGE_WIDTH * _OCR_PAGE_WIDTH * height / max(width, 1)
+            if pixels > limits.max_image_pixels:
+                raise LimitExceeded(f"page {index + 1} ({width:.0f}×{height:.0f} points) renders to "
+                                    f"{pixels / 1e6:.0f} million pixels, over the limit of "
+                                    f"{limits.max_image_pixels / 1e6:.0f} million")
+    finally:
+        pdf.close()
+
+
+def _before_external_programs() -> None:
+    from .guard import before_external_programs
+
+    before_external_programs()
 
 
 def build_record(document: Document) -> Record:

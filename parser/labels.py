@@ -79,6 +79,9 @@ PROACTIVE_ROWS: tuple[tuple[str, str], ...] = (
     ("procurement", r"集中采购|政府采购"),
 )
 _PROACTIVE_PATTERNS = [(k, re.compile(p)) for k, p in PROACTIVE_ROWS]
+# 表二 row labels as the national formats print them (folded), to rejoin a label broken over two lines
+PROACTIVE_LABELS = frozenset({"规章", "规范性文件", "行政规范性文件", "行政许可", "其他对外管理服务事项", "行政处罚",
+                              "行政强制", "行政事业性收费", "政府集中采购"})
 
 
 def match_proactive_row(label: str) -> str | None:

@@ -13,3 +13,10 @@ class Limits:
     max_zip_ratio: int = 200
     seconds: float = 120.0
     ocr_dpi: int = 300
+    max_table_cells: int = 200_000           # one table's grid, spans expanded (a report's largest: ~300)
+    max_xml_bytes: int = 16 * 1024 * 1024    # one XML part of a DOCX, decompressed (a report's: < 1 MB)
+    max_zip_entries: int = 5_000
+    max_stream_bytes: int = 64 * 1024 * 1024  # one PDF stream, decompressed (a full embedded CJK font: ~20 MB)
+    max_pdf_bytes_decoded: int = 512 * 1024 * 1024  # all PDF streams of one document, decompressed
+    max_image_pixels: int = 60_000_000       # one image or frame (A4 at 600 dpi: 35 million)
+    max_total_pixels: int = 300_000_000      # all frames of one image file

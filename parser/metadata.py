@@ -18,6 +18,7 @@ _YEAR = r"(\d{4}|[〇零○一二三四五六七八九]{4})"
 _MONTH_DAY = r"(\d{1,2}|[一二三四五六七八九十]{1,3})"
 _CN_DATE = re.compile(_YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
 _SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
+_SIGNED_AFTER_AGENCY = re.compile(r"^(\D{2,40}?)" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
 _PERIOD = re.compile(
     r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY
@@ -107,7 +108,7 @@ def find_agency(doc: Document, title: str | None) -> str | None:
         match = re.match(_YEAR + r"年度?(.+?)(?:政府信息公开|信息公开|政务公开)", title)
         if match and _AGENCY_SUFFIX.search(match.group(2)):
             prefix = match.group(2)
-    paragraphs = [_compact(p) for p in doc.paragraphs()]
+    paragraphs = [_without_signed_date(_compact(p)) for p in doc.paragraphs()]
     standalone = [p for p in paragraphs[:6] + paragraphs[-10:]
                   if 2 <= len(p) <= 40 and not re.search(r"[，。；：:,;！？、（）()《》]|\d", p)
                   and _AGENCY_SUFFIX.search(p)]
@@ -121,6 +122,11 @@ def find_agency(doc: Document, title: str | None) -> str | None:
         return standalone[0]
     source = _compact(doc.meta.get("source", ""))
     return source if source and _AGENCY_SUFFIX.search(source) else None
+
+
+def _without_signed_date(line: str) -> str:
+    match = _SIGNED_AFTER_AGENCY.match(line)
+    return match.group(1) if match and _AGENCY_SUFFIX.search(match.group(1)) else line
 
 
 def find_year(title: str | None, dates: Dates, doc: Document) -> int | None:
@@ -148,6 +154,9 @@ def find_signed(doc: Document) -> str | None:
         match = _SIGNED_LINE.match(line)
         if match:
             return _iso(*match.groups())
+        match = _SIGNED_AFTER_AGENCY.match(line)  # "石壁街道办事处 2020年1月20日" on one line
+        if match and _AGENCY_SUFFIX.search(match.group(1)):
+            return _iso(*match.groups()[1:])
     return None
 
 

@@ -17,6 +17,7 @@ from .labels import (
     DEFAULT_PROACTIVE_FIELDS,
     LEGACY_MARKERS,
     OTHER_SUBROWS,
+    PROACTIVE_LABELS,
     REQUEST_KEYS,
     REVIEW_BLOCKS,
     REVIEW_COLUMNS,
@@ -202,6 +203,7 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) 
     fields: list[str] | None = None
     header_unit: str | None = None
     group: str | None = None
+    continued: tuple[str, str] | None = None  # (key, label) of a row whose label may go on in the next row
     page = None
     region = splits[:end] if end >= 0 else splits
     first = next((i for i, s in enumerate(region) if "第二十条" in s.label or fold("信息内容") in s.label), None)
@@ -226,6 +228,14 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) 
         if not split.values or not split.labels:
             continue
         key = match_proactive_row(fold(split.labels[0]))
+        if key is None and continued is not None and fold(continued[1] + split.labels[0]) in PROACTIVE_LABELS:
+            # a label printed over two lines that came out as two rows ("其他对外管理" / "服务事项")
+            if any(v is not None for f, v in table.get(continued[0], {}).items() if f != "amount_unit"):
+                continue
+            key = continued[0]
+            table.pop(key, None)
+        continued = (key, split.labels[0]) if key is not None and fold(split.labels[0]) not in PROACTIVE_LABELS \
+            else None
         sub = fold(split.labels[-1]) if len(split.labels) > 1 else None
         if key == "other_services" and sub and match_proactive_row(sub) is None:
             group = key
@@ -238,7 +248,11 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) 
         if page is None:
             page = split.row.page
         row_fields = _fields_for(key, fields, defaults)
-        values = split.values[: len(row_fields)] if row_fields else split.values
+        values = split.values
+        printed = [v for v in values if not is_blank(v)]
+        if row_fields and len(values) > len(row_fields) and len(printed) == len(row_fields):
+            values = printed  # an empty column from a header cell split in two ("采购项目数 | 量")
+        values = values[: len(row_fields)] if row_fields else values
         record_row: dict[str, Any] = {}
         for name_, raw in zip(row_fields, values, strict=False):
             record_row[name_] = _number(raw, ocr)

@@ -21,7 +21,7 @@ from domain.time import local_zone
 from domain.vocabulary import DECIDED_STATUSES, EventKind, FindingStatus
 from parser import ParseError, Record
 
-from .archive import Archive, sha256
+from .archive import ArchiveStore, sha256
 from .events import enqueue, record_event
 from .models import Agency, Document, DocumentVersion, FindingRow, Report
 
@@ -126,7 +126,7 @@ def _changed_cells(before: dict[str, Any] | None, after: dict[str, Any] | None) 
     return changes
 
 
-def ingest(sessions: sessionmaker[Session], archive: Archive, data: bytes, origin: Origin, *,
+def ingest(sessions: sessionmaker[Session], archive: ArchiveStore, data: bytes, origin: Origin, *,
            parse: Parser = _parse_guarded, calendar: Calendar | None = None) -> IngestResult:
     digest, relative = archive.put(data)
     with sessions() as session:

@@ -90,6 +90,22 @@ class HttpValidator(Base):
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SiteShortcut(Base):
+    """What the crawler learned about a site that saves it a browser: `api` (the JSON request that fills its
+    list and the shape of the answer) or `cookie` (a challenge's clearance cookies and their expiry)."""
+
+    __tablename__ = "site_shortcuts"
+    __table_args__ = (UniqueConstraint("site_id", "kind", name="uq_site_shortcuts_site_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # api / cookie
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    holds: Mapped[bool] = mapped_column(default=True)  # False: its last use failed (the browser was needed)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class ListCheckRow(Base):
     """The crawler looked at a site's list at `at` and saw these report links (evidence for REMOVED and
     BACKDATED)."""

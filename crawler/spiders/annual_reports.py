@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,7 +16,10 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from ..listing import attachments, parse_list
+from .. import shortcuts
+from ..apishortcut import ApiShortcut, read_api
+from ..cookies import is_challenge
+from ..listing import ListPage, anchors, attachments, parse_list
 from ..registry import SiteProfile, load_registry
 from ..state import CrawlState
 
@@ -57,6 +61,7 @@ class AnnualReportSpider(scrapy.Spider):
         self.errors: dict[str, str] = {}
         self.known: dict[str, dict[str, Any]] = {}
         self.finished: set[str] = set()
+        self.learned: dict[str, shortcuts.Learned] = {}
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Any:  # Scrapy ≥ 2.13
@@ -78,20 +83,136 @@ class AnnualReportSpider(scrapy.Spider):
         self.crawler.stats.set_value("nianbao/sites_total", len(profiles))
         for profile in profiles:
             self.known[profile.key] = self.state.known_pages(profile.key)
+            self.learned[profile.key] = shortcuts.Learned.load(self.state, profile.key)
             for url in profile.list_urls:
-                yield self._list_request(profile, url, first=True)
+                yield self._first_list_request(profile, url)
 
-    def _list_request(self, profile: SiteProfile, url: str, *, first: bool) -> scrapy.Request:
+    def _first_list_request(self, profile: SiteProfile, url: str) -> scrapy.Request:
+        """A browser site's list through its learned JSON API (with its clearance cookie if it has a
+        challenge) when it has one; the browser (which learns them) otherwise."""
+        learned = self.learned[profile.key]
+        api = learned.api_for(url) if profile.browser else None
+        cookie = learned.cookie_for(url, time.time())
+        if learned.challenged and cookie is None:
+            return self._list_request(profile, url, first=True)
+        if api is None and url in learned.static and profile.browser:
+            return self._list_request(profile, url, first=True, browser=False, cookie=cookie)
+        if api is None:
+            return self._list_request(profile, url, first=True)
+        self.pending[profile.key] += 1
+        headers = {"Accept": "application/json, text/javascript, */*; q=0.01", "X-Requested-With": "XMLHttpRequest",
+                   "Referer": url}
+        if api.body_content_type:
+            headers["Content-Type"] = api.body_content_type
+        meta: dict[str, Any] = {"site": profile.key, "list_url": url, "first_list_page": True, "api": api,
+                                "handle_httpstatus_list": [304, 403, 404, 410, 412, 521],
+                                "dont_obey_robotstxt": not profile.robots, **self._slot(profile.key)}
+        if cookie:
+            headers["Cookie"] = cookie
+            meta["dont_merge_cookies"] = True
+        return scrapy.Request(api.url, method=api.method, body=api.body, headers=headers, callback=self.parse_api,
+                              errback=self.api_failed, meta=meta, dont_filter=True)
+
+    def _list_request(self, profile: SiteProfile, url: str, *, first: bool, browser: bool | None = None,
+                      cookie: str | None = None) -> scrapy.Request:
         self.pending[profile.key] += 1
         meta: dict[str, Any] = {"site": profile.key, "list_url": url, "first_list_page": first,
                                 "handle_httpstatus_list": [304], "dont_obey_robotstxt": not profile.robots,
                                 **self._slot(profile.key)}
+        if profile.browser and browser is False:
+            # a list that is plain HTML past the challenge: over HTTP, with the kept clearance
+            meta.update(static_shortcut=True, handle_httpstatus_list=[304, 403, 412, 521])
+            headers = {"Cookie": cookie} if cookie else {}
+            if cookie:
+                meta["dont_merge_cookies"] = True
+            return scrapy.Request(url, callback=self.parse_list, errback=self.api_failed, meta=meta, headers=headers,
+                                  dont_filter=True)
         if profile.browser:
             from scrapy_playwright.page import PageMethod
 
+            # the browser's XHR/fetch answers are recorded: the one that fills the list becomes the shortcut
+            captured: list[Any] = []
+
+            def record(answer: Any) -> None:  # a plain function: playwright tags its handlers
+                captured.append(answer)
+
             meta.update(playwright=True, handle_httpstatus_list=[304, 412], playwright_page_methods=[
-                PageMethod("wait_for_selector", profile.option("ready_selector", "a"), timeout=20_000)])
+                PageMethod("wait_for_selector", profile.option("ready_selector", "a"), timeout=20_000)],
+                playwright_include_page=True, playwright_page_event_handlers={"response": record},
+                captured=captured)
+            self.crawler.stats.inc_value("nianbao/browser_lists")
+            return scrapy.Request(url, callback=self.parse_browser_list, errback=self.browser_list_failed, meta=meta,
+                                  dont_filter=True)
         return scrapy.Request(url, callback=self.parse_list, errback=self.list_failed, meta=meta, dont_filter=True)
+
+    # ------------------------------------------------------------------ learned shortcuts
+    async def parse_browser_list(self, response: Response) -> Any:
+        page = response.meta.pop("playwright_page", None)
+        visit = shortcuts.BrowserVisit()
+        cookies: list[Any] = []
+        if page is not None:
+            try:
+                visit = await shortcuts.captured_exchanges(response.meta.get("captured", []))
+                cookies = await page.context.cookies([response.url])
+            finally:
+                await page.close()
+        key = response.meta["site"]
+        assert self.state is not None
+        page_read = parse_list(self.profiles[key].platform, response.url, response.body, None)
+        status = 412 if visit.challenged or self.profiles[key].platform == "challenge" else response.status
+        for event in self.learned[key].after_browser(self.state, response.meta["list_url"], response.url,
+                                                     status, visit.exchanges, cookies, page_read.entries,
+                                                     anchors(response.url, response.body), visit.document,
+                                                     visit.document_validators):
+            self.crawler.stats.inc_value(f"nianbao/shortcuts/{event}")
+        for output in self.parse_list(response):
+            yield output
+
+    async def browser_list_failed(self, failure: Failure) -> None:
+        page = failure.request.meta.pop("playwright_page", None)  # type: ignore[attr-defined]
+        if page is not None:
+            await page.close()
+        self.list_failed(failure)
+
+    def parse_api(self, response: Response) -> Iterator[Any]:
+        key = response.meta["site"]
+        profile = self.profiles[key]
+        api: ApiShortcut = response.meta["api"]
+        learned = self.learned[key]
+        assert self.state is not None
+        try:
+            if response.status == 304:
+                self.crawler.stats.inc_value("nianbao/shortcuts/api_used")
+                learned.held(self.state)
+                yield from self._unchanged_list(profile, api.url)
+                return
+            page = read_api(api, response.body) if response.status == 200 else None
+            had_links = bool(self.state.unchanged_list_links(key, api.url))
+            if page is None or (not page.entries and had_links):
+                why = shortcuts.why_failed(response.status, response.body, page)
+                self.crawler.stats.inc_value("nianbao/shortcuts/fallback")
+                self.logger.info("site %s: the learned list API no longer holds (%s); back to the browser", key, why)
+                learned.failed(self.state, "cookie" if why == "challenged" else "api", why)
+                yield self._list_request(profile, response.meta["list_url"], first=True)
+                return
+            self.crawler.stats.inc_value("nianbao/shortcuts/api_used")
+            learned.held(self.state)
+            # under the request's URL, which the next poll asks for (whatever it redirected to)
+            self.state.remember(api.url, _header(response, "ETag"), _header(response, "Last-Modified"),
+                                hashlib.sha256(response.body).hexdigest(), links=[e.url for e in page.entries])
+            yield from self._entries_read(profile, page)
+        finally:
+            self._list_done(key)
+
+    def api_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
+        request = failure.request  # type: ignore[attr-defined]
+        key = request.meta["site"]
+        assert self.state is not None
+        self.crawler.stats.inc_value("nianbao/shortcuts/fallback")
+        self.learned[key].failed(self.state, "static" if request.meta.get("static_shortcut") else "api",
+                                 failure.getErrorMessage()[:200])
+        yield self._list_request(self.profiles[key], request.meta["list_url"], first=True)
+        self._list_done(key)
 
     # ------------------------------------------------------------------ lists
     def parse_list(self, response: Response) -> Iterator[Any]:
@@ -99,42 +220,65 @@ class AnnualReportSpider(scrapy.Spider):
         profile = self.profiles[key]
         assert self.state is not None
         try:
+            static = bool(response.meta.get("static_shortcut"))
             if response.status == 304:
-                # the list is as it was: its links are the ones it showed last time; only stored reports due
-                # for a revisit (to notice silent edits) are asked for, conditionally
-                known = self.known.get(key, {})
-                for link in self.state.unchanged_list_links(key, response.url):
-                    self.links[key].add(link)
-                    seen = known.get(link)
-                    if self.lists_only or seen is None or self.state.now() - seen < self.revisit:
-                        self.state.touch(link)
-                    else:
-                        yield self._detail_request(profile, link, {"site": key, "entry": {
-                            "url": link, "title": None, "date": None}})
+                if static:
+                    self.crawler.stats.inc_value("nianbao/shortcuts/static_used")
+                    self.learned[key].held(self.state, "static")
+                yield from self._unchanged_list(profile, response.url)
                 return
             page = parse_list(profile.platform, response.url, response.body,
                               (response.headers.get("Content-Type") or b"").decode("latin-1") or None)
-            urls = [entry.url for entry in page.entries]
-            self.links[key].update(urls)
-            if not profile.browser:
+            if static and (response.status != 200 or is_challenge(response.status, response.body) or (
+                    not page.entries and self.state.unchanged_list_links(key, response.url))):
+                why = shortcuts.why_failed(response.status, response.body, page)
+                self.crawler.stats.inc_value("nianbao/shortcuts/fallback")
+                self.learned[key].failed(self.state, "cookie" if why == "challenged" else "static", why)
+                yield self._list_request(profile, response.meta["list_url"], first=True)
+                return
+            if static:
+                self.crawler.stats.inc_value("nianbao/shortcuts/static_used")
+                self.learned[key].held(self.state, "static")
+            if not response.meta.get("playwright"):
                 self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"),
-                                    hashlib.sha256(response.body).hexdigest(), links=urls)
-            self.crawler.stats.inc_value("nianbao/entries", len(page.entries))
+                                    hashlib.sha256(response.body).hexdigest(), links=[e.url for e in page.entries])
             for next_url in page.next_urls:
                 yield self._list_request(profile, next_url, first=False)
-            if self.lists_only:
-                return
-            known = self.known.get(key, {})
-            for entry in page.entries:
-                seen = known.get(entry.url)
-                if seen is not None and self.state.now() - seen < self.revisit:
-                    self.state.touch(entry.url)  # stored and seen lately: not fetched again
-                    continue
-                if self.state.recently_dead(entry.url, self.revisit):
-                    continue  # a dead link the list keeps showing: tried again after the revisit interval
-                yield self._detail_request(profile, entry.url, {"site": key, "entry": entry.__dict__})
+            yield from self._entries_read(profile, page)
         finally:
             self._list_done(key)
+
+    def _unchanged_list(self, profile: SiteProfile, url: str) -> Iterator[scrapy.Request]:
+        """The list is as it was: its links are the ones it showed last time; only stored reports due for a
+        revisit (to notice silent edits) are asked for, conditionally."""
+        assert self.state is not None
+        key = profile.key
+        known = self.known.get(key, {})
+        for link in self.state.unchanged_list_links(key, url):
+            self.links[key].add(link)
+            seen = known.get(link)
+            if self.lists_only or seen is None or self.state.now() - seen < self.revisit:
+                self.state.touch(link)
+            else:
+                yield self._detail_request(profile, link, {"site": key, "entry": {
+                    "url": link, "title": None, "date": None}})
+
+    def _entries_read(self, profile: SiteProfile, page: ListPage) -> Iterator[scrapy.Request]:
+        assert self.state is not None
+        key = profile.key
+        self.links[key].update(entry.url for entry in page.entries)
+        self.crawler.stats.inc_value("nianbao/entries", len(page.entries))
+        if self.lists_only:
+            return
+        known = self.known.get(key, {})
+        for entry in page.entries:
+            seen = known.get(entry.url)
+            if seen is not None and self.state.now() - seen < self.revisit:
+                self.state.touch(entry.url)  # stored and seen lately: not fetched again
+                continue
+            if self.state.recently_dead(entry.url, self.revisit):
+                continue  # a dead link the list keeps showing: tried again after the revisit interval
+            yield self._detail_request(profile, entry.url, {"site": key, "entry": entry.__dict__})
 
     def list_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -171,15 +315,25 @@ class AnnualReportSpider(scrapy.Spider):
     def _slot(self, key: str) -> dict[str, Any]:
         return {"download_slot": f"site:{key}"} if self.slot_per_site else {}
 
-    def _detail_request(self, profile: SiteProfile, url: str, meta: dict[str, Any]) -> scrapy.Request:
+    def _detail_request(self, profile: SiteProfile, url: str, meta: dict[str, Any], *,
+                        browser: bool | None = None) -> scrapy.Request:
         meta = {**meta, "handle_httpstatus_list": [304], **self._slot(profile.key)}
-        if profile.browser and profile.option("browser_details", True):
+        headers: dict[str, str] = {}
+        cookie = self.learned[profile.key].cookie_for(url, time.time()) if profile.key in self.learned else None
+        if browser is None:
+            browser = profile.browser and profile.option("browser_details", True) and cookie is None
+        if cookie and not browser:
+            # past the challenge over plain HTTP with the kept clearance; a 412 sends it to the browser
+            headers["Cookie"] = cookie
+            meta.update(dont_merge_cookies=True, handle_httpstatus_list=[304, 412])
+        if browser:
             from scrapy_playwright.page import PageMethod
 
             # behind a JavaScript challenge the first answer is 412 and a script that reloads the page
             meta.update(playwright=True, handle_httpstatus_list=[304, 412], playwright_page_methods=[
                 PageMethod("wait_for_load_state", "networkidle")])
-        return scrapy.Request(url, callback=self.parse_detail, errback=self.detail_failed, meta=meta)
+        return scrapy.Request(url, callback=self.parse_detail, errback=self.detail_failed, meta=meta, headers=headers,
+                              dont_filter=bool(meta.get("challenge_retry")))
 
     def parse_detail(self, response: Response) -> Iterator[Any]:
         key = response.meta["site"]
@@ -202,6 +356,11 @@ class AnnualReportSpider(scrapy.Spider):
                     yield scrapy.Request(url, callback=self.parse_attachment, errback=self.detail_failed,
                                          meta={"site": key, "entry": entry, "handle_httpstatus_list": [304],
                                                "published": None, **self._slot(key)})
+            return
+        if response.status == 412 and not response.meta.get("playwright") and not response.meta.get("challenge_retry"):
+            # the kept clearance ran out: this page through the browser (which passes the challenge again)
+            yield self._detail_request(self.profiles[key], entry["url"], {"site": key, "entry": entry,
+                                                                          "challenge_retry": True}, browser=True)
             return
         if response.status == 412 and (not response.meta.get("playwright") or _still_challenged(response.body)):
             self.crawler.stats.inc_value("nianbao/document_errors")

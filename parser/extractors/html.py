@@ -12,6 +12,7 @@ from domain.time import iso_date
 from ..cells import squash
 from ..document import Document, Row
 from ..errors import CorruptDocument
+from ..limits import Limits
 from .encoding import decode
 from .grid import expand
 
@@ -52,12 +53,13 @@ def _cell_text(el: lxml.html.HtmlElement) -> str:
 
 def _span(el: lxml.html.HtmlElement, name: str) -> int:
     try:
-        return max(1, min(int(re.sub(r"\D", "", el.get(name, "1")) or 1), 200))
+        digits = re.sub(r"\D", "", el.get(name, "1"))[:7]
+        return max(1, min(int(digits or 1), 65534))
     except ValueError:
         return 1
 
 
-def _table_rows(table: lxml.html.HtmlElement) -> list[list[str | None]]:
+def _table_rows(table: lxml.html.HtmlElement, max_cells: int) -> list[list[str | None]]:
     raw: list[list[tuple[str, int, int]]] = []
     for tr in table.iter("tr"):
         if tr.getparent() is not None and _nearest_table(tr) is not table:
@@ -65,7 +67,7 @@ def _table_rows(table: lxml.html.HtmlElement) -> list[list[str | None]]:
         cells = [(_cell_text(td), _span(td, "rowspan"), _span(td, "colspan"))
                  for td in tr if isinstance(td.tag, str) and td.tag in ("td", "th")]
         raw.append(cells)
-    return expand(raw)
+    return expand(raw, max_cells=max_cells)
 
 
 def _nearest_table(el: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
@@ -76,7 +78,8 @@ def _nearest_table(el: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, max_cells: int) -> None:
+        self.max_cells = max_cells
         self.rows: list[Row] = []
         self.line: list[str] = []
         self.tables = 0
@@ -95,7 +98,7 @@ class _Walker:
             self.flush()
             index = self.tables
             self.tables += 1
-            for cells in _table_rows(el):
+            for cells in _table_rows(el, self.max_cells):
                 if any(c for c in cells):
                     self.rows.append(Row(tuple(cells), table=index))
             return
@@ -150,14 +153,14 @@ def _titles(doc: lxml.html.HtmlElement) -> list[str]:
     return [t for t in titles if t]
 
 
-def extract_html(data: bytes, content_type: str | None = None) -> Document:
+def extract_html(data: bytes, content_type: str | None = None, limits: Limits | None = None) -> Document:
     text = decode(data, content_type)
     try:
         doc = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
         raise CorruptDocument(f"HTML could not be read: {exc}") from exc
     root = _content_root(doc)
-    walker = _Walker()
+    walker = _Walker((limits or Limits()).max_table_cells)
     walker.walk(root)
     walker.flush()
     meta: dict[str, str] = {}

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
-from ..cells import squash
+from ..cells import fold, squash
 from ..document import Document, Row
+from ..labels import PROACTIVE_LABELS
 from .encoding import decode
 
-_TRAILING_NUMBERS = re.compile(r"^(.*?[^\d\s.+\-,])\s+((?:[+\-]?\d[\d,]*(?:\.\d+)?\s*){2,})$")
+# numbers separated by white space (mandatory): "(?:\d[\d,]*\s*){2,}" backtracks exponentially on a run of digits
+_NUMBER_TEXT = r"[+\-]?\d[\d,]*(?:\.\d+)?"
+_TRAILING_NUMBERS = re.compile(r"^(.*?[^\d\s.+\-,])\s+(" + _NUMBER_TEXT + r"(?:\s+" + _NUMBER_TEXT + r")+)\s*$")
 _HEADER_FIELD = re.compile(r"^(标题|发布时间|发布日期|来源|访问地址|网址|索引号)\s*[:：]")
 
 
@@ -20,6 +23,21 @@ def _split_trailing_numbers(line: str) -> tuple[str, ...] | None:
         return None
     label, numbers = match.groups()
     return (squash(label), *numbers.split())
+
+
+_FRAGMENT_WITH_NUMBER = re.compile(r"^([\u4e00-\u9fff]{1,4})\s+"
+                                   r"([+\-]?\d[\d,]*(?:\.\d+)?(?:\s*(?:万元|亿元|元|件|条|个))?)$")
+
+
+def _rejoin_label_fragments(cells: list[str]) -> list[str]:
+    """OCR text whose column split fell inside a label: '行政事业性收 | 费 0 | +140' → '行政事业性收费 | 0 | +140'."""
+    out = list(cells)
+    for i in range(1, len(out)):
+        match = _FRAGMENT_WITH_NUMBER.match(out[i])
+        if match and re.search(r"[\u4e00-\u9fff]$", out[i - 1]):
+            out[i - 1] += match.group(1)
+            out[i] = match.group(2)
+    return out
 
 
 def _join_pipe_continuations(lines: list[str]) -> list[str]:
@@ -73,6 +91,7 @@ def text_rows(lines: list[str]) -> list[Row]:
                 cells.pop()
             while cells and not cells[0] and separator == "\t":
                 cells.pop(0)
+            cells = _rejoin_label_fragments(cells)
             if len(cells) > 1:
                 if not rows or rows[-1].table is None:
                     table += 1
@@ -88,7 +107,28 @@ def text_rows(lines: list[str]) -> list[Row]:
             rows.append(Row((squash(line),)))
     if in_block:
         close_block()
-    return rows
+    return _rejoin_broken_labels(rows)
+
+
+def _rejoin_broken_labels(rows: list[Row]) -> list[Row]:
+    """A 表二 label printed over two lines where one line carries no cells ("其他对外管理" / "服务事项 | 0 | 0 | 0"):
+    the lone line is joined to the table row it belongs to."""
+    out: list[Row] = []
+    for i, row in enumerate(rows):
+        before = out[-1] if out else None
+        after = rows[i + 1] if i + 1 < len(rows) else None
+        if row.table is None and len(row.cells) == 1 and row.cells[0] and len(row.cells[0]) <= 10:
+            lone = row.cells[0]
+            if before is not None and before.table is not None and before.cells[0] and \
+                    fold(before.cells[0] + lone) in PROACTIVE_LABELS:
+                out[-1] = Row((before.cells[0] + lone, *before.cells[1:]), page=before.page, table=before.table)
+                continue
+            if after is not None and after.table is not None and after.cells[0] and \
+                    fold(lone + after.cells[0]) in PROACTIVE_LABELS:
+                rows[i + 1] = Row((lone + after.cells[0], *after.cells[1:]), page=after.page, table=after.table)
+                continue
+        out.append(row)
+    return out
 
 
 def extract_text(data: bytes, content_type: str | None = None) -> Document:

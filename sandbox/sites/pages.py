@@ -62,8 +62,9 @@ def detail_path(site: SandboxSite, report: SandboxReport) -> str:
         return f"/s/{site.key}/art/{stamp.year}/{stamp.month}/{stamp.day}/art_123_{report.doc_id}.html"
     if site.platform in ("jsapi", "challenge"):
         return f"/s/{site.key}/nb/{report.doc_id}.html"
-    if site.platform == "plain" and report.format != "html":
-        return attachment_path(site, report)
+    if site.platform == "plain":  # a hand-made page links the file itself, or a page of its own
+        own = f"/s/{site.key}/gk/ndbg/{report.doc_id}.html"
+        return attachment_path(site, report) if report.format != "html" else own
     return f"/s/{site.key}/zfxxgknb/{stamp:%Y%m}/t{stamp:%Y%m%d}_{report.doc_id}.htm"
 
 
@@ -123,14 +124,35 @@ def hanweb_xml(world: World, site: SandboxSite) -> bytes:
     return xml.encode("utf-8")
 
 
+def api_path(site: SandboxSite) -> str:
+    """Where the site's list script gets its JSON (relative to /s/<site>); a relaunch moves it."""
+    if site.api_url_version == 1:
+        return "/api/list.json"
+    return f"/api/v{site.api_url_version}/articles?columnId=123&pageNo=1&pageSize=50"
+
+
+# the JSON shapes real CMS list APIs answer with: where the items are and what their fields are called
+API_SHAPES: tuple[tuple[tuple[str, ...], str, str, str], ...] = (
+    (("items",), "title", "url", "date"),
+    (("data", "records"), "docTitle", "docUrl", "pubDate"),
+    (("result", "list"), "name", "link", "time"),
+)
+
+
+def api_shape(site: SandboxSite) -> tuple[tuple[str, ...], str, str, str]:
+    return API_SHAPES[(site.api_shape_version - 1) % len(API_SHAPES)]
+
+
 def js_list_page(site: SandboxSite) -> bytes:
+    path, title, url, date = api_shape(site)
+    items = "data" + "".join(f"[{json.dumps(p)}]" for p in path)
     script = f"""
 <script>
-fetch('/s/{site.key}/api/list.json').then(r => r.json()).then(data => {{
+fetch('/s/{site.key}{api_path(site)}').then(r => r.json()).then(data => {{
   const ul = document.getElementById('list');
-  for (const item of data.items) {{
+  for (const item of {items}) {{
     const li = document.createElement('li');
-    li.innerHTML = '<a href="' + item.url + '">' + item.title + '</a><span class="date">' + item.date + '</span>';
+    li.innerHTML = '<a href="' + item.{url} + '">' + item.{title} + '</a><span class="date">' + item.{date} + '</span>';
     ul.appendChild(li);
   }}
   document.getElementById('list').setAttribute('data-loaded', '1');
@@ -139,16 +161,47 @@ fetch('/s/{site.key}/api/list.json').then(r => r.json()).then(data => {{
     return page("年报专栏", f'<h2>政府信息公开年报</h2><ul id="list"></ul>{script}', "utf-8")
 
 
+def static_list_page(world: World, site: SandboxSite) -> bytes:
+    """A list behind a challenge that is plain HTML once past it (the WAF, not the page, needs JavaScript)."""
+    items = "".join(f'<li><a href="{escape(href)}">{escape(t)}</a><span class="date">{d}</span></li>'
+                    for t, href, d in _entries(world, site))
+    return page("年报专栏", f'<h2>政府信息公开年报</h2><ul id="list" data-loaded="1">{items}</ul>', "utf-8")
+
+
 def js_list_json(world: World, site: SandboxSite) -> bytes:
-    items = [{"title": t, "url": href, "date": d} for t, href, d in _entries(world, site)]
-    return json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+    path, title, url, date = api_shape(site)
+    items = [{"id": i, title: t, url: href, date: f"{d} 09:00:00" if site.api_shape_version % 2 == 0 else d,
+              "channel": "政府信息公开年报"} for i, (t, href, d) in enumerate(_entries(world, site))]
+    if path == ("items",):
+        return json.dumps({"items": items}, ensure_ascii=False).encode("utf-8")
+    if path == ("data", "records"):
+        body: dict[str, object] = {"code": 200, "msg": "success", "data": {"total": len(items), "pageNo": 1,
+                                                                         "pageSize": 50, "records": items}}
+    else:
+        body = {"success": True, "result": {"list": items, "total": len(items)}}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 CHALLENGE_COOKIE = "__nbwaf"
 
 
-def challenge_token(site: SandboxSite) -> str:
-    return str(sum(ord(c) for c in site.key) * 7919 % 100_003)
+def challenge_token(site: SandboxSite, issued: int) -> str:
+    return str((sum(ord(c) for c in site.key) * 7919 + site.challenge_generation * 31 + issued) % 100_003)
+
+
+def challenge_cookie_valid(site: SandboxSite, cookie_header: str, now: float) -> bool:
+    """The clearance cookie is `<token>.<issued>`: right for the current generation and not older than its
+    lifetime (a WAF expires clearances, and rotates them all at once when it is reconfigured)."""
+    prefix = f"{CHALLENGE_COOKIE}_{site.key}="
+    for part in cookie_header.split(";"):
+        part = part.strip()
+        if not part.startswith(prefix):
+            continue
+        token, _, issued = part[len(prefix):].partition(".")
+        if issued.isdigit() and token == challenge_token(site, int(issued)) and \
+                int(issued) + site.cookie_max_age >= now:
+            return True
+    return False
 
 
 def challenge_page(site: SandboxSite) -> bytes:
@@ -156,7 +209,9 @@ def challenge_page(site: SandboxSite) -> bytes:
     # is scoped to the site's path because the simulated sites share one host (real ones each have their own)
     script = f"""<script>
 var k = '{site.key}'; var s = 0; for (var i = 0; i < k.length; i++) {{ s += k.charCodeAt(i); }}
-document.cookie = '{CHALLENGE_COOKIE}_{site.key}=' + ((s * 7919) % 100003) + '; path=/s/{site.key}/';
+var t = Math.floor(Date.now() / 1000);
+var v = ((s * 7919 + {site.challenge_generation} * 31 + t) % 100003) + '.' + t;
+document.cookie = '{CHALLENGE_COOKIE}_{site.key}=' + v + '; max-age={site.cookie_max_age}; path=/s/{site.key}/';
 location.reload();
 </script>"""
     return page("安全验证", f"<p>正在进行安全验证……</p>{script}", "utf-8")

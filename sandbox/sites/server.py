@@ -10,14 +10,14 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import pages
+from . import pages, portal
 from .world import SandboxReport, SandboxSite, World
 
 
@@ -62,6 +62,19 @@ class Sandbox(ThreadingHTTPServer):
              "browser": s.platform in ("jsapi", "challenge"), "robots": True}
             for s in self.world.sites.values()]}
 
+    def portals(self) -> list[dict[str, Any]]:
+        """Every agency's portal home page and where its annual-report column is (for discovery's tests)."""
+        out: list[dict[str, Any]] = [
+            {"key": s.key, "agency": s.agency, "region": s.region, "platform": s.platform,
+             "portal_url": f"{self.base_url}/s/{s.key}/", "column_name": portal.column_name(s),
+             "column_depth": portal.column_depth(s), "column_url": self.base_url + portal.column_path(s),
+             "list_url": self.base_url + pages.list_path(s)}
+            for s in self.world.sites.values()]
+        out.append({"key": portal.PORTAL_WITHOUT_COLUMN, "agency": portal.AGENCY_WITHOUT_COLUMN, "region": "211202",
+                    "platform": None, "portal_url": f"{self.base_url}/s/{portal.PORTAL_WITHOUT_COLUMN}/",
+                    "column_name": None, "column_depth": None, "column_url": None, "list_url": None})
+        return out
+
     def manifest(self) -> list[dict[str, Any]]:
         out = []
         for site in self.world.sites.values():
@@ -84,9 +97,14 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ plumbing
     def _send(self, status: int, body: bytes, content_type: str = "text/html", *, site: str = "-",
-              headers: dict[str, str] | None = None, modified: datetime | None = None) -> None:
+              headers: dict[str, str] | None = None, modified: datetime | None = None,
+              weak_etag: bool = False) -> None:
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"' if status == 200 else None
-        if etag and self.headers.get("If-None-Match") == etag:
+        if etag and weak_etag:  # what nginx's gzip makes of an API's strong ETag
+            etag = "W/" + etag
+        matches = bool(etag and self.headers.get("If-None-Match") == etag)
+        if matches or (status == 200 and modified is not None and not self.headers.get("If-None-Match")
+                       and _not_modified_since(self.headers.get("If-Modified-Since"), modified)):
             status, body = 304, b""
         self.send_response(status)
         if etag:
@@ -136,6 +154,21 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     report.revision += 1
                 self._json({"ok": True})
+            elif path == "/__sandbox__/api":
+                # the site's list script moves to another API URL, or its API answers in another shape
+                site = world.sites[str(data["site"])]
+                if data.get("change") == "url":
+                    site.api_url_version += 1
+                else:
+                    site.api_shape_version += 1
+                self._json({"api": pages.api_path(site), "shape": list(pages.api_shape(site)[0])})
+            elif path == "/__sandbox__/challenge":
+                # the WAF voids every clearance cookie it gave (and may give shorter-lived ones from now on)
+                site = world.sites[str(data["site"])]
+                site.challenge_generation += 1
+                if data.get("max_age") is not None:
+                    site.cookie_max_age = int(data["max_age"])
+                self._json({"generation": site.challenge_generation, "max_age": site.cookie_max_age})
             else:
                 self._send(404, b"not found")
 
@@ -154,6 +187,8 @@ class Handler(BaseHTTPRequestHandler):
                 if path == "/__sandbox__/sites.yaml":
                     self._send(200, yaml.safe_dump(self.server.registry(), allow_unicode=True).encode("utf-8"),
                                "application/yaml; charset=utf-8")
+                elif path == "/__sandbox__/portals":
+                    self._json(self.server.portals())
                 elif path == "/__sandbox__/manifest":
                     self._json(self.server.manifest())
                 elif path == "/__sandbox__/stats":
@@ -167,6 +202,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         match = re.match(r"^/s/([\w-]+)(/.*)$", path)
         site = world.sites.get(match.group(1)) if match else None
+        if match and match.group(1) == portal.PORTAL_WITHOUT_COLUMN:
+            body = portal.without_column(match.group(2))
+            self._send(200 if body else 404, body or b"not found", "text/html; charset=utf-8", site=match.group(1))
+            return
         if site is None or match is None:
             self._send(404, b"not found")
             return
@@ -178,13 +217,13 @@ class Handler(BaseHTTPRequestHandler):
     def _site(self, site: SandboxSite, path: str, query: str) -> None:
         world = self.server.world
         html = f"text/html; charset={'gb2312' if site.encoding == 'gbk' else 'utf-8'}"
-        if site.platform == "challenge" and not path.startswith("/files/"):
-            cookie = self.headers.get("Cookie") or ""
-            if f"{pages.CHALLENGE_COOKIE}_{site.key}={pages.challenge_token(site)}" not in cookie:
-                self._send(412, pages.challenge_page(site), "text/html; charset=utf-8", site=site.key)
-                return
+        if site.platform == "challenge" and not path.startswith("/files/") and \
+                not pages.challenge_cookie_valid(site, self.headers.get("Cookie") or "", time.time()):
+            self._send(412, pages.challenge_page(site), "text/html; charset=utf-8", site=site.key)
+            return
         is_list = path in ("/zfxxgknb/index.html", "/zfxxgknb/", "/module/web/jpage/dataproxy.jsp", "/nb/",
-                           "/gk/ndbg.html", "/api/list.json") or re.match(r"^/zfxxgknb/index_\d+\.html$", path)
+                           "/gk/ndbg.html", "/api/list.json") or re.match(r"^/zfxxgknb/index_\d+\.html$", path) \
+            or re.match(r"^/api/v\d+/articles$", path)
         if is_list:
             with world.lock:
                 self.server.list_hits[site.key] += 1
@@ -208,11 +247,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, pages.hanweb_xml(world, site), "text/xml; charset=utf-8", site=site.key, modified=latest)
             return
         if path == "/nb/":
-            self._send(200, pages.js_list_page(site), "text/html; charset=utf-8", site=site.key)
+            if site.static_list:
+                self._send(200, pages.static_list_page(world, site), "text/html; charset=utf-8", site=site.key,
+                           modified=latest)
+            else:
+                self._send(200, pages.js_list_page(site), "text/html; charset=utf-8", site=site.key)
             return
-        if path == "/api/list.json":
+        if path == "/api/list.json" or re.match(r"^/api/v\d+/articles$", path):
+            if site.platform not in ("jsapi", "challenge") or path != pages.api_path(site).split("?")[0]:
+                self._send(404, b'{"code":404,"msg":"not found"}', "application/json; charset=utf-8", site=site.key)
+                return
             self._send(200, pages.js_list_json(world, site), "application/json; charset=utf-8", site=site.key,
-                       modified=latest)
+                       modified=latest, weak_etag=True)
             return
         if path == "/gk/ndbg.html":
             self._send(200, pages.plain_list(world, site), html, site=site.key, modified=latest)
@@ -244,6 +290,23 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/redirect-out.htm":
             self._send(302, b"", site=site.key, headers={"Location": "http://10.0.0.1/internal/report.pdf"})
             return
+        if path in ("/", "/index.html"):
+            self._send(200, portal.home(site), html, site=site.key)
+            return
+        if path == "/zwgk/index.html":
+            self._send(200, portal.section(site), html, site=site.key)
+            return
+        if path == "/zwgk/fdzdgknr/index.html":
+            self._send(200, portal.statutory(site), html, site=site.key)
+            return
+        if path == "/col/col123/index.html" and site.platform == "hanweb":
+            records = pages.hanweb_xml(world, site).decode("utf-8")
+            inner = records[records.index("<recordset>") + 11:records.index("</recordset>")]
+            self._send(200, portal.hanweb_column(site, inner), html, site=site.key, modified=latest)
+            return
+        if path.endswith("/index.html") and re.match(r"^/(xwdt|zwfw|hdjl|zjbd|wzdt|lxwm|zwgk)/", path):
+            self._send(200, portal.blank(site, "栏目"), html, site=site.key)
+            return
         if path == "/zfxxgknb/notice.htm":
             self._send(200, pages.page("通知", "<p>关于印发政务公开工作要点的通知</p>", site.encoding), html,
                        site=site.key)
@@ -267,6 +330,16 @@ class Handler(BaseHTTPRequestHandler):
             if report.doc_id == doc_id:
                 return report
         return None
+
+
+def _not_modified_since(header: str | None, modified: datetime) -> bool:
+    if not header:
+        return False
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return False
+    return since.tzinfo is not None and modified.replace(microsecond=0) <= since
 
 
 def serve(world: World, port: int = 0) -> Sandbox:

@@ -58,6 +58,14 @@ class SandboxSite:
     encoding: str
     failure: str
     reports: list[SandboxReport] = field(default_factory=list)
+    index: int = 0
+    # jsapi/challenge lists: which URL and which JSON shape the page's script reads (changed by the control API)
+    api_url_version: int = 1
+    api_shape_version: int = 1
+    # challenge sites: the WAF's clearance generation (rotating it voids every cookie) and the cookie's lifetime
+    challenge_generation: int = 0
+    cookie_max_age: int = 1800
+    static_list: bool = False  # a challenge site whose list is plain HTML behind the challenge (no API)
 
 
 @dataclass
@@ -118,7 +126,10 @@ def build_world(count: int, seed: int, now: datetime | None = None, *, years: in
         site = SandboxSite(key=key, agency=agency, region=region, kind=kind, platform=platform,
                            encoding="gbk" if index % 3 == 1 else "utf-8",
                            failure=FAILURES[(index - len(PLATFORMS)) % len(FAILURES)]
-                           if index >= len(PLATFORMS) else "none")
+                           if index >= len(PLATFORMS) else "none", index=index,
+                           api_url_version=1 + (index // len(PLATFORMS)) % 2,
+                           api_shape_version=1 + (index // len(PLATFORMS)) % 3,
+                           static_list=platform == "challenge" and (index // len(PLATFORMS)) % 2 == 1)
         last_year = now.year - 1
         for year in range(last_year - years + 1, last_year + 1):
             due = calendar.due(year, kind, region).date

@@ -1,7 +1,7 @@
 """revocable dashboard sessions; a lease token on deliveries so only the dispatcher holding it finishes one
 
 Revision ID: 0004
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-28
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0006"  # relinked after main landed 0006 (reach)
+down_revision = "0007"  # relinked after the chain 0003 → 0006 → 0005 → 0007 landed in main
 branch_labels = None
 depends_on = None
 
