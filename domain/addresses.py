@@ -69,7 +69,7 @@ def resolve_checked(host: str, port: int, allowed: frozenset[str]) -> list[str]:
     with contextlib.suppress(ValueError):
         literal = str(ipaddress.ip_address(host.split("%", 1)[0]))
         if host not in allowed and (reason := refusal(literal)):
-            raise ForbiddenAddress(f"{host}: {reason}")
+            raise ForbiddenAddress(f"{host} is a non-public address: {reason}")
         return [literal]
     now = time.monotonic()
     with _pins_lock:
@@ -87,7 +87,7 @@ def resolve_checked(host: str, port: int, allowed: frozenset[str]) -> list[str]:
     if host not in allowed:  # checked on every call: one caller's allow-list is not another's
         for address in addresses:
             if reason := refusal(address):
-                raise ForbiddenAddress(f"{host} resolves to {address}: {reason}")
+                raise ForbiddenAddress(f"{host} resolves to {address}, a non-public address: {reason}")
     return addresses
 
 
