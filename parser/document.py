@@ -14,6 +14,8 @@ class Row:
     cells: tuple[str | None, ...]
     page: int | None = None
     table: int | None = None  # index of the table in the document, None for running text
+    # OCR only: how sure the recogniser was of each cell (0–100), None where nothing was read
+    confidence: tuple[float | None, ...] | None = None
 
     @property
     def text(self) -> str:

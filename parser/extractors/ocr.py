@@ -19,7 +19,7 @@ import numpy as np
 import pytesseract
 from PIL import Image
 
-from ..cells import is_number, squash
+from ..cells import is_number, parse_number, squash
 from ..document import Document, Row
 from ..errors import CorruptDocument, LimitExceeded, ParseTimeout, UnsupportedFormat
 from ..limits import Limits
@@ -211,41 +211,64 @@ def _looks_numeric(text: str) -> bool:
     return len(text) <= 12 and not _CJK.search(rest)
 
 
-def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str) -> list[str]:
-    """Many cells in one tesseract process: each cell's interior is written as its own small image and
-    tesseract reads the list, each image as one line. (chi_sim on the whole page misreads lone figures —
-    0 as 口, 1 as 丨 — and two-character labels, which is why those cells get a pass of their own.)"""
+CellRead = tuple[str, float]  # text, tesseract's confidence (0–100; 100 for a cell with no ink)
+SURE = 85.0  # a figure read at or above this confidence, by two readings that agree, is taken as read
+
+
+def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str, *,
+                enlarge: bool = False) -> list[CellRead]:
+    """Many cells in one tesseract process: each cell's interior, inset from its ruling lines, is written as
+    its own small image and tesseract reads the list, each image as one line, with per-word confidence.
+    (chi_sim on the whole page misreads lone figures — 0 as 口, 1 as 丨 — and two-character labels, which is
+    why those cells get a pass of their own.) `enlarge` is another preprocessing for re-reads: twice the
+    size. A digits-only whitelist was tried and dropped: tesseract's LSTM then reads lone 0s as nothing."""
     if not boxes:
         return []
     inset = 5
+    reads: list[CellRead] = [("", 100.0)] * len(boxes)
     with tempfile.TemporaryDirectory(prefix="nianbao-ocr-") as tmp:
-        names = []
+        names: list[tuple[int, str]] = []
         for k, b in enumerate(boxes):
             crop = clean[b.y0 + inset:b.y1 - inset, b.x0 + inset:b.x1 - inset]
             if crop.size == 0:
-                crop = np.full((20, 20), 255, np.uint8)
-            padded = cv2.copyMakeBorder(_despeckle(crop), 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+                continue
+            if enlarge:
+                crop = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            ink = _despeckle(crop, scale=4 if enlarge else 1)
+            if not (ink < 128).any():
+                continue  # a blank cell: tesseract reads paper as "OO" when forced to read a line
+            padded = cv2.copyMakeBorder(ink, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
             name = os.path.join(tmp, f"{k:04d}.png")
             cv2.imwrite(name, padded)
-            names.append(name)
+            names.append((k, name))
+        if not names:
+            return reads
         listing = os.path.join(tmp, "cells.txt")
         with open(listing, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(names) + "\n")
+            handle.write("\n".join(name for _, name in names) + "\n")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ParseTimeout("OCR ran out of time")
         command = [pytesseract.pytesseract.tesseract_cmd, listing, "stdout", "-l", lang, "--psm", "7",
-                   "--dpi", str(TARGET_DPI),
-                   "-c", "page_separator=\f"]
+                   "--dpi", str(TARGET_DPI * (2 if enlarge else 1))]
+        command.append("tsv")
         try:
             result = subprocess.run(command, capture_output=True, timeout=remaining, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ParseTimeout("OCR ran out of time") from exc
-    pages = result.stdout.decode("utf-8", errors="replace").split("\f")
-    return [re.sub(r"\s+", "", pages[k]) if k < len(pages) else "" for k in range(len(boxes))]
+    words: dict[int, list[tuple[str, float]]] = {}
+    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
+        fields = line.split("\t")
+        if len(fields) < 12 or fields[0] != "5" or not fields[11].strip():
+            continue
+        words.setdefault(int(fields[1]) - 1, []).append((fields[11].strip(), float(fields[10])))
+    for page, (k, _) in enumerate(names):
+        found = words.get(page, [])
+        reads[k] = ("".join(t for t, _ in found), min((c for _, c in found), default=0.0))
+    return reads
 
 
-def _despeckle(crop: np.ndarray) -> np.ndarray:
+def _despeckle(crop: np.ndarray, scale: int = 1) -> np.ndarray:
     """Binarise a cell and drop scanner specks, then trim to the ink: figures read best centred and clean."""
     _, binary = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = cv2.bitwise_not(binary)
@@ -256,8 +279,8 @@ def _despeckle(crop: np.ndarray) -> np.ndarray:
         x, y, w, h, area = stats[k]
         touches_edge = x == 0 or y == 0 or x + w >= width or y + h >= height
         dash = w >= 2 * h and w >= 5  # a minus sign is small but long
-        if (area >= 14 or (area >= 6 and dash)) and \
-                not (touches_edge and (h >= height * 0.8 or w >= width * 0.8 or area < 40)):
+        if (area >= 14 * scale or (area >= 6 * scale and dash)) and \
+                not (touches_edge and (h >= height * 0.8 or w >= width * 0.8 or area < 40 * scale)):
             keep[labels == k] = 255  # not a speck, nor the remnant of a ruling line at the cell's edge
     points = cv2.findNonZero(keep)
     if points is None:
@@ -311,8 +334,14 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
     figure_columns = {col for col, votes in column_votes.items() if votes >= min(2, figure_row_count)}
     if first_figure_row is None:
         return []
+    # a row above the first one seen with figures (its figures too faint for the page pass, e.g. 规章 0 0 0):
+    # a row label on the left, nothing Chinese in the figure columns
+    early = {row for row, cells in rows.items() if row < first_figure_row and cells[0].col == 0
+             and _CJK.search(texts[cells[0]]) and len(_CJK.findall(texts[cells[0]])) <= 12
+             and any(c.col in figure_columns for c in cells)
+             and not any(_CJK.search(texts[c]) for c in cells if c.col in figure_columns)}
     return [c for c in grid_cells
-            if c.row >= first_figure_row and (c.col in figure_columns or
+            if (c.row >= first_figure_row or c.row in early) and (c.col in figure_columns or
                                                (c.colspan > 1 and _looks_numeric(texts[c]) and texts[c]))
             and (not _is_label(texts[c]) or (confidence.get(c, 100) < 70 and len(_CJK.findall(texts[c])) <= 4))]
 
@@ -326,6 +355,55 @@ def _despeckled_page(gray: np.ndarray) -> np.ndarray:
     speck[0] = False
     ink[speck[labels]] = 0
     return cv2.bitwise_not(ink)
+
+
+def _agree(first: str, second: str) -> bool:
+    try:
+        return parse_number(first, ocr=True) == parse_number(second, ocr=True)
+    except ValueError:
+        return False
+
+
+def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell, str],
+                  confidence: dict[GridCell, float], deadline: float) -> None:
+    """Each figure cell read on its own, digits only; a figure not read surely is read again from another
+    preprocessing (enlarged), and only two readings that agree make it sure. What the table's arithmetic
+    says never enters here: a cell says what its ink says, or is marked unsure."""
+    # signed changes printed as 增5 / 减2 need the Chinese model; plain figures read best with eng, digits only
+    worded = {c for c in cells if _SIGN_WORD.search(texts[c])}
+    first: dict[GridCell, CellRead] = {}
+    second: dict[GridCell, CellRead] = {}
+    # the second reading uses the other model (eng and chi_sim fail on different figures) or, for worded
+    # changes, the Chinese model again on the cell enlarged
+    for group, lang, again_lang, enlarge in ((sorted(set(cells) - worded, key=cells.index), FIGURE_LANG, "chi_sim",
+                                              False),
+                                             (sorted(worded, key=cells.index), "chi_sim", "chi_sim", True)):
+        first.update(zip(group, _read_cells(clean, [c.box for c in group], deadline, lang), strict=True))
+        again = [c for c in group if first[c][1] < SURE or (first[c][0] and not is_number(first[c][0], ocr=True))]
+        second.update(zip(again, _read_cells(clean, [c.box for c in again], deadline, again_lang, enlarge=enlarge),
+                          strict=True))
+    unreadable = []
+    for cell in cells:
+        text, conf = first[cell]
+        if cell in second:
+            other, other_conf = second[cell]
+            if _agree(text, other) or (not text and not other and min(conf, other_conf) >= 100):
+                conf = max(conf, other_conf, SURE)
+            else:
+                readable = [r for r in (first[cell], second[cell]) if is_number(r[0], ocr=True)]
+                if readable:
+                    text = max(readable, key=lambda r: r[1])[0]
+                conf = min(conf, other_conf, SURE - 1)
+        texts[cell], confidence[cell] = text, conf
+        if not is_number(text, ocr=True) and (text or conf < 100):
+            unreadable.append(cell)
+    # a figure read as no number at all: perhaps a word after all (the Chinese model decides)
+    for cell, (text, conf) in zip(unreadable, _read_cells(clean, [c.box for c in unreadable], deadline, "chi_sim",
+                                                          enlarge=True), strict=True):
+        if is_number(text, ocr=True):
+            texts[cell], confidence[cell] = text, min(conf, SURE - 1)
+        else:
+            confidence[cell] = 0.0
 
 
 def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int, list[str]]:
@@ -350,37 +428,22 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
             texts[cell] = _join([words[i] for i in inside])
             confidence[cell] = min((words[i].conf for i in inside), default=100.0)
             tops[cell.row] = cell.box.y0
-            if inside and min(words[i].conf for i in inside) < 50 and not _looks_numeric(texts[cell]):
-                uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
-                                 f"column {cell.col + 1}: {texts[cell]}")
         figure_cells = _figure_cells(cells, texts, confidence)
-        # signed changes printed as 增5 / 减2 need the Chinese model; plain figures read best with eng
-        worded = [c for c in figure_cells if _SIGN_WORD.search(texts[c])]
-        plain = [c for c in figure_cells if c not in worded]
-        for group, lang in ((plain, FIGURE_LANG), (worded, "chi_sim")):
-            for cell, figure in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang), strict=True):
-                texts[cell] = figure
-        # a second opinion where the figure pass read nothing from an inked cell, or read no number
-        retry = [c for c in figure_cells if (not texts[c] and _has_ink(clean, c.box)) or
-                 (texts[c] and not is_number(texts[c], ocr=True))]
-        for cell, figure in zip(retry, _read_cells(clean, [c.box for c in retry], deadline, "chi_sim"),
-                                strict=True):
-            if is_number(figure, ocr=True) or not texts[cell]:
-                texts[cell] = figure
-            if not is_number(texts[cell], ocr=True):
-                uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
-                                 f"column {cell.col + 1}: figure unreadable ({texts[cell]!r})")
+        _read_figures(clean, figure_cells, texts, confidence, deadline)
         figures = set(figure_cells)
         doubtful = [c for c in cells if c not in figures and _doubtful_label(texts[c])]
-        for cell, text in zip(doubtful, _read_cells(clean, [c.box for c in doubtful], deadline, "chi_sim"),
-                              strict=True):
+        for cell, (text, conf) in zip(doubtful, _read_cells(clean, [c.box for c in doubtful], deadline, "chi_sim"),
+                                      strict=True):
             if text:
-                texts[cell] = text
+                texts[cell], confidence[cell] = text, conf
+        certainty: list[list[float | None]] = [[None] * n_cols for _ in range(n_rows)]
         for cell in cells:
             grid[cell.row][cell.col] = texts[cell]
+            certainty[cell.row][cell.col] = confidence[cell]
         for r, row in enumerate(grid):
             if any(row):
-                items.append((tops[r], Row(tuple(row), page=page_no, table=table_offset + t)))
+                items.append((tops[r], Row(tuple(row), page=page_no, table=table_offset + t,
+                                           confidence=tuple(certainty[r]))))
     lines: dict[tuple[int, int, int], list[Word]] = {}
     for i, word in enumerate(words):
         if i not in placed:
@@ -388,7 +451,8 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
     for line_words in lines.values():
         text = _join(line_words)
         if text and not (text.strip("-—– ").isdigit() and len(text) < 8):
-            items.append((min(w.y for w in line_words), Row((text,), page=page_no)))
+            items.append((min(w.y for w in line_words), Row((text,), page=page_no,
+                                                            confidence=(min(w.conf for w in line_words),))))
     items.sort(key=lambda item: item[0])
     return [row for _, row in items], len(tables), uncertain
 
