@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import checks  # noqa: E402
 from corpus import differences  # noqa: E402
 
+import checks  # noqa: E402
 from parser import parse  # noqa: E402
 from parser.record import Record  # noqa: E402
 from sandbox.reportgen import generate  # noqa: E402
@@ -64,6 +64,8 @@ def unexpected_errors(record: Record, expected: list[dict[str, Any]]) -> tuple[l
     found = {(f.rule, f.table, f.row, f.column) for f in findings}
     extra = [f"{f.rule} {f.table}/{f.row}/{f.column}: {f.message}" for f in findings
              if f.severity == "error" and (f.rule, f.table, f.row, f.column) not in wanted]
+    extra += [f"(expected, {f.severity}) {f.rule} {f.table}/{f.row}/{f.column}" for f in findings
+              if (f.rule, f.table, f.row, f.column) in wanted]
     missed = [f"{rule} {table}/{row}/{column}" for rule, table, row, column in wanted - found]
     return extra, missed
 
@@ -118,8 +120,8 @@ def main() -> None:
                 print("      ERROR", line)
             for line in missed:
                 print("      MISSED", line)
-            for line in record.source.low_confidence_cells:
-                print("      uncertain", line)
+            for path, read in record.source.uncertain.items():
+                print(f"      unsure {path}: {read!r}")
     print()
     print(f"{'kind':<14}{'docs':>5}{'cells right':>14}{'metadata right':>16}{'errors':>8}{'s/page med':>11}"
           f"{'p95':>7}")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# An OCR reading at or above this confidence (0–100) is taken as read; below it, a person should look.
+SURE_CONFIDENCE = 85.0
+
 
 @dataclass(frozen=True)
 class Row:

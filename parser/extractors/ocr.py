@@ -350,7 +350,7 @@ def _despeckled_page(gray: np.ndarray) -> np.ndarray:
     """The page in black and white without scanner specks: tesseract's page layout analysis reads specks as
     characters and breaks lines on them (a speck is a few pixels at 250 dpi; a full stop some twenty)."""
     _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     speck = stats[:, cv2.CC_STAT_AREA] < 12
     speck[0] = False
     ink[speck[labels]] = 0
