@@ -64,10 +64,10 @@ def unexpected_errors(record: Record, expected: list[dict[str, Any]]) -> tuple[l
     found = {(f.rule, f.table, f.row, f.column) for f in findings}
     extra = [f"{f.rule} {f.table}/{f.row}/{f.column}: {f.message}" for f in findings
              if f.severity == "error" and (f.rule, f.table, f.row, f.column) not in wanted]
-    extra += [f"(expected, {f.severity}) {f.rule} {f.table}/{f.row}/{f.column}" for f in findings
-              if (f.rule, f.table, f.row, f.column) in wanted]
-    missed = [f"{rule} {table}/{row}/{column}" for rule, table, row, column in wanted - found]
-    return extra, missed
+    missed_or_found = [f"found ({f.severity}) {f.rule} {f.table}/{f.row}/{f.column}" for f in findings
+                       if (f.rule, f.table, f.row, f.column) in wanted]
+    missed = [f"MISSED {rule} {table}/{row}/{column}" for rule, table, row, column in wanted - found]
+    return extra, missed + missed_or_found
 
 
 def main() -> None:
@@ -119,7 +119,7 @@ def main() -> None:
             for line in extra:
                 print("      ERROR", line)
             for line in missed:
-                print("      MISSED", line)
+                print("     ", line)
             for path, read in record.source.uncertain.items():
                 print(f"      unsure {path}: {read!r}")
     print()

@@ -61,16 +61,29 @@ def _check_tesseract() -> None:
         raise UnsupportedFormat("scanned document needs tesseract's chi_sim language (tesseract-ocr-chi-sim)")
 
 
+def _paper_level(gray: np.ndarray) -> float:
+    """The grey level between print and paper (Otsu over the page): lighter marks — a seal's ring in the red
+    channel, JPEG haze, scanner noise — are paper."""
+    level, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(level)
+
+
 def _binary(gray: np.ndarray) -> np.ndarray:
-    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12)
+    local = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12)
+    local[gray > _paper_level(gray)] = 0
+    return local
 
 
 def _line_masks(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical rules. Faint or broken rules (JPEG, toner, a seal's ink over them) are
+    bridged first along their own direction, gaps of a few pixels, far less than a cell."""
     height, width = binary.shape
-    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
-                                                                                    (max(width // 35, 20), 1)))
-    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
-                                                                                  (1, max(height // 90, 15))))
+    bridged_h = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
+    bridged_v = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
+    horizontal = cv2.morphologyEx(bridged_h, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                       (max(width // 35, 20), 1)))
+    vertical = cv2.morphologyEx(bridged_v, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                     (1, max(height // 90, 15))))
     return horizontal, vertical
 
 
@@ -211,6 +224,7 @@ def _looks_numeric(text: str) -> bool:
     return len(text) <= 12 and not _CJK.search(rest)
 
 
+UNREADABLE = "?"
 CellRead = tuple[str, float]  # text, tesseract's confidence (0–100; 100 for a cell with no ink)
 SURE = 85.0  # a figure read at or above this confidence, by two readings that agree, is taken as read
 
@@ -403,7 +417,8 @@ def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell
         if is_number(text, ocr=True):
             texts[cell], confidence[cell] = text, min(conf, SURE - 1)
         else:
-            confidence[cell] = 0.0
+            # ink that reads as no figure: marked, so that letters ("LESS") are not taken for a row label
+            texts[cell], confidence[cell] = UNREADABLE, 0.0
 
 
 def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int, list[str]]:
@@ -411,6 +426,8 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
     tables, rules = find_tables(gray)
     clean = gray.copy()
     clean[rules > 0] = 255  # rules erased: tesseract reads cells better without them
+    # paper made white: a blank cell's crop is then blank, not noise that Otsu would split into "ink"
+    clean[gray > _paper_level(gray)] = 255
     words = _ocr_words(_despeckled_page(clean), deadline)
     placed: set[int] = set()
     items: list[tuple[float, Row]] = []
@@ -458,9 +475,13 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
 
 
 def _to_gray(image: Image.Image) -> np.ndarray:
+    """A page as grey levels of the printed (black) ink. In a colour scan the red channel is taken: the
+    seal's red ink is as light as paper there, while print, under the seal too, stays dark."""
     if image.width < TARGET_WIDTH * 0.8 or image.width > TARGET_WIDTH * 1.6:
         scale = TARGET_WIDTH / image.width
         image = image.resize((TARGET_WIDTH, int(image.height * scale)), Image.Resampling.BICUBIC)
+    if image.mode in ("RGB", "RGBA", "P", "CMYK"):
+        return np.asarray(image.convert("RGB").getchannel("R"))
     return np.asarray(image.convert("L"))
 
 
@@ -496,7 +517,7 @@ def extract_scanned_pdf(data: bytes, limits: Limits) -> Document:
         for page in pdf:
             width_points = page.get_width()
             scale = TARGET_WIDTH / max(width_points, 1)
-            images.append(page.render(scale=min(scale, 6), grayscale=True).to_pil())
+            images.append(page.render(scale=min(scale, 6)).to_pil())  # colour: the seal is told by its red
     finally:
         pdf.close()
     return _read_images(images, "scanned-pdf", limits)
