@@ -380,42 +380,34 @@ def _agree(first: str, second: str) -> bool:
 
 def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell, str],
                   confidence: dict[GridCell, float], deadline: float) -> None:
-    """Each figure cell read on its own, digits only; a figure not read surely is read again from another
-    preprocessing (enlarged), and only two readings that agree make it sure. What the table's arithmetic
-    says never enters here: a cell says what its ink says, or is marked unsure."""
-    # signed changes printed as 增5 / 减2 need the Chinese model; plain figures read best with eng, digits only
+    """Each figure cell read on its own by two models (eng and chi_sim misread different figures: a confident
+    eng reads 1 as 4 now and then); a figure is sure only when both readings agree. Where they disagree, a
+    third reading of the cell enlarged picks the value, which stays unsure. What the table's arithmetic says
+    never enters here: a cell says what its ink says, or is marked unsure for a person to look at."""
+    # signed changes printed as 增5 / 减2: the Chinese model, then again on the cell enlarged
     worded = {c for c in cells if _SIGN_WORD.search(texts[c])}
-    first: dict[GridCell, CellRead] = {}
-    second: dict[GridCell, CellRead] = {}
-    # the second reading uses the other model (eng and chi_sim fail on different figures) or, for worded
-    # changes, the Chinese model again on the cell enlarged
-    for group, lang, again_lang, enlarge in ((sorted(set(cells) - worded, key=cells.index), FIGURE_LANG, "chi_sim",
-                                              False),
-                                             (sorted(worded, key=cells.index), "chi_sim", "chi_sim", True)):
-        first.update(zip(group, _read_cells(clean, [c.box for c in group], deadline, lang), strict=True))
-        again = [c for c in group if first[c][1] < SURE or (first[c][0] and not is_number(first[c][0], ocr=True))]
-        second.update(zip(again, _read_cells(clean, [c.box for c in again], deadline, again_lang, enlarge=enlarge),
-                          strict=True))
-    unreadable = []
+    reads: dict[GridCell, list[CellRead]] = {c: [] for c in cells}
+    for group, langs in ((sorted(set(cells) - worded, key=cells.index), ((FIGURE_LANG, False), ("chi_sim", False))),
+                         (sorted(worded, key=cells.index), (("chi_sim", False), ("chi_sim", True)))):
+        for lang, enlarge in langs:
+            for cell, read in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang, enlarge=enlarge),
+                                  strict=True):
+                reads[cell].append(read)
+    disputed = [c for c in cells if not _agree(reads[c][0][0], reads[c][1][0]) and
+                not (not reads[c][0][0] and not reads[c][1][0] and min(reads[c][0][1], reads[c][1][1]) >= 100)]
+    for cell, read in zip(disputed, _read_cells(clean, [c.box for c in disputed], deadline, FIGURE_LANG,
+                                                enlarge=True), strict=True):
+        reads[cell].append(read)
     for cell in cells:
-        text, conf = first[cell]
-        if cell in second:
-            other, other_conf = second[cell]
-            if _agree(text, other) or (not text and not other and min(conf, other_conf) >= 100):
-                conf = max(conf, other_conf, SURE)
-            else:
-                readable = [r for r in (first[cell], second[cell]) if is_number(r[0], ocr=True)]
-                if readable:
-                    text = max(readable, key=lambda r: r[1])[0]
-                conf = min(conf, other_conf, SURE - 1)
-        texts[cell], confidence[cell] = text, conf
-        if not is_number(text, ocr=True) and (text or conf < 100):
-            unreadable.append(cell)
-    # a figure read as no number at all: perhaps a word after all (the Chinese model decides)
-    for cell, (text, conf) in zip(unreadable, _read_cells(clean, [c.box for c in unreadable], deadline, "chi_sim",
-                                                          enlarge=True), strict=True):
-        if is_number(text, ocr=True):
-            texts[cell], confidence[cell] = text, min(conf, SURE - 1)
+        (text, conf), (other, other_conf) = reads[cell][:2]
+        if cell not in disputed:
+            texts[cell], confidence[cell] = text, max(conf, other_conf, SURE) if text or other else conf
+            continue
+        numbers = [r for r in reads[cell] if is_number(r[0], ocr=True)]
+        votes = {r[0]: sum(1 for q in numbers if _agree(q[0], r[0])) for r in numbers}
+        if numbers:
+            texts[cell] = max(numbers, key=lambda r: (votes[r[0]], r[1]))[0]
+            confidence[cell] = min(min(r[1] for r in reads[cell]), SURE - 1)
         else:
             # ink that reads as no figure: marked, so that letters ("LESS") are not taken for a row label
             texts[cell], confidence[cell] = UNREADABLE, 0.0
