@@ -116,7 +116,8 @@ def test_unsure_readings_make_warnings_and_sure_ones_errors() -> None:
 def test_uncertain_cells_are_named_as_a_reader_sees_them() -> None:
     from checks.document import describe_uncertain
 
-    assert describe_uncertain("requests/granted/natural_person", "71") == "表三 “予以公开”行 “自然人”列：读作 71，把握不大"
+    assert describe_uncertain("requests/granted/natural_person", "71") == \
+        "表三 “予以公开”行 “自然人”列：读作 71，把握不大"
     assert describe_uncertain("proactive/rules/issued", "") == "表二 “规章”行 “本年制发件数”列：未能读出"
     assert describe_uncertain("dates/signed", "2024年1月5日") == "落款日期：读作 2024年1月5日，把握不大"
     assert describe_uncertain("sections/review", "") is None

@@ -11,8 +11,10 @@ import re
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -87,41 +89,59 @@ def _line_masks(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return horizontal, vertical
 
 
-def deskew(gray: np.ndarray) -> np.ndarray:
-    """Straighten a page by the angle of its long horizontal rules (table lines), if it has any."""
-    binary = _binary(gray)
-    horizontal, _ = _line_masks(binary)
-    lines = cv2.HoughLinesP(horizontal, 1, math.pi / 1800, threshold=200, minLineLength=gray.shape[1] // 6,
-                            maxLineGap=20)
+def _rule_angle(gray: np.ndarray) -> float | None:
+    horizontal, _ = _line_masks(_binary(gray))
+    # a coarse angle step keeps Hough's accumulator small; each segment's angle comes from its end points
+    lines = cv2.HoughLinesP(horizontal, 1, math.pi / 720, threshold=100, minLineLength=gray.shape[1] // 6,
+                            maxLineGap=10)
     if lines is None:
-        return gray
+        return None
     angles = [math.degrees(math.atan2(y2 - y1, x2 - x1)) for x1, y1, x2, y2 in lines.reshape(-1, 4)]
     angles = [a for a in angles if abs(a) < 5]
-    if not angles:
-        return gray
-    angle = float(np.median(angles))
-    if abs(angle) < 0.05:
-        return gray
+    return float(np.median(angles)) if angles else None
+
+
+def _rotated(gray: np.ndarray, angle: float) -> np.ndarray:
     height, width = gray.shape
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
     return cv2.warpAffine(gray, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=255)
 
 
+def deskew(gray: np.ndarray) -> np.ndarray:
+    """Straighten a page by the angle of its long horizontal rules (table lines), if it has any. The angle is
+    measured on the page at half size (a quarter of the memory), then once more on that half page
+    straightened: skewed rules break into steps that bias the first estimate; straight ones do not."""
+    small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    angle = _rule_angle(small)
+    if angle is None:
+        return gray
+    residual = _rule_angle(_rotated(small, angle)) if abs(angle) >= 0.05 else 0.0
+    angle += residual or 0.0
+    if abs(angle) < 0.05:
+        return gray
+    return _rotated(gray, angle)
+
+
 def _cluster(values: list[int], gap: int) -> list[int]:
-    out: list[int] = []
+    """Positions of grid lines: the edges of the cells on either side of one rule, chained while successive
+    edges lie within `gap` pixels, and each chain stood for by its middle (a chain's first edge would split
+    one rule into two grid lines when a skew left by deskewing spreads its edges)."""
+    chains: list[list[int]] = []
     for value in sorted(values):
-        if out and value - out[-1] <= gap:
-            continue
-        out.append(value)
-    return out
+        if chains and value - chains[-1][-1] <= gap:
+            chains[-1].append(value)
+        else:
+            chains.append([value])
+    return [(chain[0] + chain[-1]) // 2 for chain in chains]
 
 
 def find_tables(gray: np.ndarray) -> tuple[list[list[GridCell]], np.ndarray]:
     """Ruled tables on a page: each a list of cells with grid positions; and the mask of the rules."""
-    binary = _binary(gray)
-    horizontal, vertical = _line_masks(binary)
+    horizontal, vertical = _line_masks(_binary(gray))
     rules = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8)
+    del horizontal, vertical
+    # 16-bit labels: a page has a few hundred strokes long enough to survive the line masks, and half the memory
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8, ltype=cv2.CV_16U)
     tables: list[list[GridCell]] = []
     _height, width = gray.shape
     table_rules = np.zeros_like(rules)
@@ -477,20 +497,46 @@ def _to_gray(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"))
 
 
-def _read_images(images: list[Image.Image], fmt: str, limits: Limits) -> Document:
+def _rendered_gray(bitmap: Any) -> np.ndarray:
+    """A rendered PDF page as grey (the red channel of a colour page, see `_to_gray`), without the copies a
+    PIL image would make."""
+    pixels = bitmap.to_numpy()
+    if pixels.ndim == 3 and bitmap.mode in ("BGR", "BGRA", "BGRX"):
+        gray = np.ascontiguousarray(pixels[:, :, 2])
+    elif pixels.ndim == 3:
+        gray = np.ascontiguousarray(pixels[:, :, 0])
+    else:
+        gray = np.array(pixels)
+    bitmap.close()
+    if gray.shape[1] < TARGET_WIDTH * 0.8 or gray.shape[1] > TARGET_WIDTH * 1.6:
+        scale = TARGET_WIDTH / gray.shape[1]
+        gray = cv2.resize(gray, (TARGET_WIDTH, int(gray.shape[0] * scale)), interpolation=cv2.INTER_CUBIC)
+    return gray
+
+
+def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limits) -> Document:
+    """Pages read two at a time (tesseract runs single-threaded, one page per core), rendered only as they
+    are read, so a long scan never holds more than a few page images in memory."""
     _check_tesseract()
     deadline = time.monotonic() + limits.seconds
-    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
-        pages = list(pool.map(lambda item: read_page(_to_gray(item[1]), item[0], 0, deadline),
-                              enumerate(images, start=1)))
+    workers = max(1, min(os.cpu_count() or 1, 2))
+    results: list[tuple[list[Row], int, list[str]]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        in_flight: list[Future[tuple[list[Row], int, list[str]]]] = []
+        for page_no, gray in enumerate(pages, start=1):
+            in_flight.append(pool.submit(read_page, gray, page_no, 0, deadline))
+            del gray
+            if len(in_flight) >= workers:
+                results.append(in_flight.pop(0).result())
+        results.extend(future.result() for future in in_flight)
     rows: list[Row] = []
     tables = 0
     uncertain: list[str] = []
-    for page_rows, count, page_uncertain in pages:
-        rows.extend(Row(r.cells, r.page, None if r.table is None else r.table + tables) for r in page_rows)
-        tables += count
+    for page_rows, table_count, page_uncertain in results:
+        rows.extend(replace(r, table=None if r.table is None else r.table + tables) for r in page_rows)
+        tables += table_count
         uncertain.extend(page_uncertain)
-    document = Document(format=fmt, rows=rows, pages=len(images), ocr=True)
+    document = Document(format=fmt, rows=rows, pages=count, ocr=True)
     document.meta["ocr_uncertain"] = "\n".join(uncertain)
     return document
 
@@ -502,17 +548,18 @@ def extract_scanned_pdf(data: bytes, limits: Limits) -> Document:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
         raise CorruptDocument(f"corrupt PDF: {exc}") from exc
+
+    def pages() -> Iterator[np.ndarray]:
+        for page in pdf:
+            scale = TARGET_WIDTH / max(page.get_width(), 1)
+            yield _rendered_gray(page.render(scale=min(scale, 6)))
+
     try:
         if len(pdf) > limits.max_pages:
             raise LimitExceeded(f"PDF has {len(pdf)} pages, over the limit of {limits.max_pages}")
-        images = []
-        for page in pdf:
-            width_points = page.get_width()
-            scale = TARGET_WIDTH / max(width_points, 1)
-            images.append(page.render(scale=min(scale, 6)).to_pil())  # colour: the seal is told by its red
+        return _read_pages(pages(), len(pdf), "scanned-pdf", limits)
     finally:
         pdf.close()
-    return _read_images(images, "scanned-pdf", limits)
 
 
 def extract_image(data: bytes, limits: Limits) -> Document:
@@ -520,12 +567,19 @@ def extract_image(data: bytes, limits: Limits) -> Document:
         image = Image.open(io.BytesIO(data))
         if image.width * image.height > 80_000_000:
             raise LimitExceeded(f"image of {image.width}×{image.height} pixels is too large")
-        frames = []
-        for frame in range(getattr(image, "n_frames", 1)):
-            image.seek(frame)
-            frames.append(image.copy())
-            if len(frames) > limits.max_pages:
-                raise LimitExceeded(f"image has more than {limits.max_pages} pages")
+        count = getattr(image, "n_frames", 1)
+        if count > limits.max_pages:
+            raise LimitExceeded(f"image has more than {limits.max_pages} pages")
+        image.load()
     except (OSError, Image.DecompressionBombError) as exc:
         raise CorruptDocument(f"unreadable image: {exc}") from exc
-    return _read_images(frames, "image", limits)
+
+    def pages() -> Iterator[np.ndarray]:
+        for frame in range(count):
+            try:
+                image.seek(frame)
+                yield _to_gray(image.copy())
+            except (OSError, Image.DecompressionBombError) as exc:
+                raise CorruptDocument(f"unreadable image: {exc}") from exc
+
+    return _read_pages(pages(), count, "image", limits)
