@@ -67,7 +67,8 @@ def _paper_level(gray: np.ndarray) -> float:
     """The grey level between print and paper (Otsu over the page): lighter marks — a seal's ring in the red
     channel, JPEG haze, scanner noise — are paper."""
     level, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return float(level)
+    # halfway from Otsu's level to white: the soft edges of strokes in a blurred 150-dpi scan stay print
+    return (float(level) + 255) / 2
 
 
 def _binary(gray: np.ndarray) -> np.ndarray:
@@ -77,15 +78,13 @@ def _binary(gray: np.ndarray) -> np.ndarray:
 
 
 def _line_masks(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal and vertical rules. Faint or broken rules (JPEG, toner, a seal's ink over them) are
-    bridged first along their own direction, gaps of a few pixels, far less than a cell."""
+    """Horizontal and vertical rules. (Closing gaps before opening was tried: it joins text strokes into
+    "rules" that cut label cells apart.)"""
     height, width = binary.shape
-    bridged_h = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
-    bridged_v = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
-    horizontal = cv2.morphologyEx(bridged_h, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
-                                                                                       (max(width // 35, 20), 1)))
-    vertical = cv2.morphologyEx(bridged_v, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
-                                                                                     (1, max(height // 90, 15))))
+    horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                    (max(width // 35, 20), 1)))
+    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                  (1, max(height // 90, 15))))
     return horizontal, vertical
 
 
