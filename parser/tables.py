@@ -6,6 +6,7 @@ left, its value cells on the right, and each label is matched against the vocabu
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -261,7 +262,8 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool,
             continue
         if not split.values or not split.labels:
             continue
-        key = match_proactive_row(fold(split.labels[0]))
+        key = match_proactive_row(fold(split.labels[0])) or (_fuzzy_proactive_row(fold(split.labels[0]))
+                                                               if ocr else None)
         sub = fold(split.labels[-1]) if len(split.labels) > 1 else None
         if key == "other_services" and sub and match_proactive_row(sub) is None:
             group = key
@@ -299,6 +301,18 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool,
     if extra:
         table["extra"] = extra
     return table, block_labels, page
+
+
+# 表二's row names as the national formats print them, for labels OCR misread (行政处罚 → 信息行政小罚)
+_PROACTIVE_NAMES = {"规章": "rules", "规范性文件": "normative_documents", "行政规范性文件": "normative_documents",
+                    "行政许可": "licensing", "其他对外管理服务事项": "other_services", "行政处罚": "punishment",
+                    "行政强制": "coercion", "行政事业性收费": "fees", "政府集中采购": "procurement"}
+
+
+def _fuzzy_proactive_row(label: str) -> str | None:
+    scored = [(difflib.SequenceMatcher(None, label, name).ratio(), key) for name, key in _PROACTIVE_NAMES.items()]
+    ratio, key = max(scored)
+    return key if ratio >= 0.6 else None
 
 
 def _unit_in(header: str) -> str | None:
