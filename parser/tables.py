@@ -68,6 +68,8 @@ def split_row(row: Row, *, ocr: bool = False) -> SplitRow:
             continue
         if ocr and not _CJK.search(cell) and len(re.findall(r"[A-Za-z]", cell)) < 4:
             continue  # an unreadable figure, not a label
+        if ocr and len(fold(cell)) == 1:
+            continue  # one character: a figure misread (1 as 工, 0 as 口); no label of the formats is that short
         last_label = i
     labels = [c for c in cells[: last_label + 1] if c and not is_blank(c)]
     values = [c for c in cells[last_label + 1:] if c is not None]

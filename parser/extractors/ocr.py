@@ -355,15 +355,19 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
         numeric = sum(1 for c in right if texts[c] and _looks_numeric(texts[c]))
         # a figure row: labels on the left, then figures (some perhaps read as nothing)
         garbled = [c for c in right if texts[c] and not _looks_numeric(texts[c])
-                   and len(texts[c]) <= 2 and confidence.get(c, 100) < 60]
-        if not (numeric >= 2 or (last_label >= 0 and len(right) >= 3 and
+                   and len(texts[c]) <= 2 and len(_CJK.findall(texts[c])) <= 1 and confidence.get(c, 100) < 60]
+        if not (numeric >= 2 or (last_label >= 0 and len(right) >= 3 and numeric + len(garbled) >= 1 and
                                  all(not texts[c] or _looks_numeric(texts[c]) or c in garbled for c in right))):
             continue
         figure_row_count += 1
         first_figure_row = row if first_figure_row is None else first_figure_row
+        # a row of plain numbers (表四 has only one) makes its columns figure columns by itself
+        numbers = sum(1 for c in right if is_number(texts[c], ocr=True))
+        inked = sum(1 for c in right if texts[c])
+        plainly = (last_label >= 0 and numbers >= 3) or (inked >= 5 and numbers >= 0.6 * inked)
         for c in right:
             if c.colspan == 1:
-                column_votes[c.col] = column_votes.get(c.col, 0) + 1
+                column_votes[c.col] = column_votes.get(c.col, 0) + (2 if plainly else 1)
     figure_columns = {col for col, votes in column_votes.items() if votes >= min(2, figure_row_count)}
     if first_figure_row is None:
         return []
