@@ -70,6 +70,11 @@ def unexpected_errors(record: Record, expected: list[dict[str, Any]]) -> tuple[l
     return extra, missed + missed_or_found
 
 
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--renders", action="store_true")
@@ -81,6 +86,7 @@ def main() -> None:
 
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     per_page: dict[str, list[float]] = defaultdict(list)
+    cpu_per_page: dict[str, list[float]] = defaultdict(list)  # wall time depends on what else the machine runs
     jobs: list[tuple[str, str, bytes, dict[str, Any], list[dict[str, Any]]]] = []
     if args.renders:
         corpus = Path(os.environ.get("NIANBAO_CORPUS", ROOT.parent / "shared")) / "corpus" / "renders"
@@ -101,11 +107,12 @@ def main() -> None:
 
     print(f"{'kind':<14}{'document':<34}{'cells':>11}{'meta':>8}{'errors':>7}{'s/page':>8}")
     for kind, name, data, label, expected in jobs:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         record = parse(data)
         elapsed = time.perf_counter() - started
         pages = record.source.pages or 1
         per_page[kind].append(elapsed / pages)
+        cpu_per_page[kind].append((_cpu_seconds() - cpu_started) / pages)
         right, cells, meta_right, meta, diffs = score(label, record.to_json(with_source=False))
         extra, missed = unexpected_errors(record, expected)
         total = totals[kind]
@@ -124,12 +131,12 @@ def main() -> None:
                 print(f"      unsure {path}: {read!r}")
     print()
     print(f"{'kind':<14}{'docs':>5}{'cells right':>14}{'metadata right':>16}{'errors':>8}{'s/page med':>11}"
-          f"{'p95':>7}")
+          f"{'p95':>7}{'cpu s/page':>11}")
     for kind, (right, cells, meta_right, meta, errors, docs) in sorted(totals.items()):
         pages = sorted(per_page[kind])
         p95 = pages[min(len(pages) - 1, round(0.95 * (len(pages) - 1)))]
         print(f"{kind:<14}{docs:>5}{100 * right / max(cells, 1):>13.2f}%{100 * meta_right / max(meta, 1):>15.1f}%"
-              f"{errors:>8}{statistics.median(pages):>11.2f}{p95:>7.2f}")
+              f"{errors:>8}{statistics.median(pages):>11.2f}{p95:>7.2f}{statistics.median(cpu_per_page[kind]):>11.2f}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: {own:.0f} MiB (this process), {child:.0f} MiB (largest child)")

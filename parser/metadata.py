@@ -20,7 +20,8 @@ _SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_D
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
 _PERIOD = re.compile(
     r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY
-    + r"日?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
+    + r"日?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY
+    + r"[^\d年月日。]?日")  # one stray character OCR put before 日 ("31有日")
 _SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 _INLINE_HEADINGS = {
     "overview": re.compile(r"[一1][、.．](总体情况|概述|基本情况)"),
@@ -160,7 +161,7 @@ NATIONAL_HEADINGS = {
     "problems": "存在的主要问题及改进情况",
     "other": "其他需要报告的事项",
 }
-_ANY_ORDINAL = re.compile(r"^.{1,2}?[、.．,，]")
+_ANY_ORDINAL = re.compile(r"^.{0,2}?[、.．,，]")
 
 
 def _national_heading(line: str) -> str | None:
