@@ -167,7 +167,8 @@ _ANY_ORDINAL = re.compile(r"^.{0,2}?[、.．,，]")
 def _national_heading(line: str) -> str | None:
     body = _ANY_ORDINAL.sub("", line, count=1)
     if body == line:
-        return None  # a heading has an ordinal, however misread
+        # the ordinal lost altogether: only the national wording itself, exactly, is a heading
+        return next((key for key, heading in NATIONAL_HEADINGS.items() if line == heading), None)
     for key, heading in NATIONAL_HEADINGS.items():
         if abs(len(body) - len(heading)) <= 3 and \
                 difflib.SequenceMatcher(None, body, heading).ratio() >= 0.8:
