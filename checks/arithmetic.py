@@ -7,7 +7,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from parser.labels import APPLICANT_COLUMNS, REVIEW_BLOCKS
+from parser.labels import (
+    APPLICANT_COLUMNS,
+    OTHER_SUBROWS,  # the record's vocabulary, defined once
+    REVIEW_BLOCKS,
+)
 
 from .context import Context
 from .finding import Finding
@@ -20,7 +24,6 @@ RESULT_ROWS = (
     "not_processed_petition", "not_processed_duplicate", "not_processed_publication", "not_processed_excessive",
     "not_processed_confirmation",
 )
-OTHER_SUBROWS = ("other_no_correction", "other_fee_unpaid", "other_misc")
 REQUEST_LIMIT = 1_000_000
 REVIEW_LIMIT = 100_000
 PROACTIVE_LIMIT = 100_000_000

@@ -41,6 +41,9 @@ class SiteProfile:
 
 def parse_registry(text: str) -> list[SiteProfile]:
     data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("sites", []), list):
+        raise ValueError("a site registry is a mapping with a `sites:` list of sites (its top level is "
+                         f"{'a list' if isinstance(data, list) else type(data).__name__})")
     sites = []
     for entry in data.get("sites", []):
         platform = entry.get("platform", "auto")

@@ -1,17 +1,18 @@
 """Scrapy settings for the nianbao-watch crawler: polite defaults every site shares. Site differences live in
-the registry (data), never here."""
+the registry (data), never here. Nothing here reads the environment: the composition root (`nianbao crawl`)
+lays the one `Settings` object over these defaults (`NIANBAO_SETTINGS`, the user agent, size cap, allowed
+hosts, browser) — see `browser_settings` and `monitor.config.Settings.scrapy_overrides`."""
 
 from __future__ import annotations
 
-import os
 import shutil
+from collections.abc import Callable, Iterable
+from typing import Any
 
 BOT_NAME = "nianbao-watch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
-USER_AGENT = os.environ.get(
-    "NIANBAO_USER_AGENT",
-    "nianbao-watch/0.1 (annual-report monitor; contact: set NIANBAO_USER_AGENT with your e-mail)")
+USER_AGENT = "nianbao-watch/0.1 (annual-report monitor; contact: set NIANBAO_USER_AGENT with your e-mail)"
 
 # polite
 ROBOTSTXT_OBEY = True
@@ -33,14 +34,14 @@ RETRY_EXCEPTIONS = [
     "playwright._impl._errors.TimeoutError",  # a JavaScript list that did not render in time
 ]
 DOWNLOAD_TIMEOUT = 60
-DOWNLOAD_MAXSIZE = int(os.environ.get("NIANBAO_DOWNLOAD_MAXSIZE", 50 * 1024 * 1024))  # larger: cancelled
+DOWNLOAD_MAXSIZE = 50 * 1024 * 1024  # larger: cancelled (NIANBAO_DOWNLOAD_MAXSIZE)
 DOWNLOAD_WARNSIZE = min(20 * 1024 * 1024, DOWNLOAD_MAXSIZE)
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = True
 HTTPCACHE_ENABLED = False
 
 # the SSRF guard: no request to non-public addresses, except hosts listed here (the sandbox, tests)
-NIANBAO_ALLOWED_HOSTS = [h for h in os.environ.get("NIANBAO_ALLOWED_HOSTS", "").split(",") if h]
+NIANBAO_ALLOWED_HOSTS: list[str] = []
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SsrfGuardMiddleware": 50,
@@ -58,7 +59,7 @@ DOWNLOAD_HANDLERS = {
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
-    "executable_path": os.environ.get("NIANBAO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium",
+    "executable_path": shutil.which("chromium") or "/usr/bin/chromium",
     "headless": True,
     "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync"],
@@ -67,17 +68,34 @@ PLAYWRIGHT_MAX_CONTEXTS = 2
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 
-def _abort_request(request: object) -> bool:
+def abort_request_for(allowed_hosts: Iterable[str]) -> Callable[[object], bool]:
     """The browser's own requests (scripts, XHR) pass the same SSRF guard as Scrapy's."""
-    from crawler.ssrf import ForbiddenAddress, check_url
+    allowed = frozenset(h.strip().lower() for h in allowed_hosts if h.strip())
 
-    try:
-        check_url(getattr(request, "url", ""), frozenset(NIANBAO_ALLOWED_HOSTS))
-    except ForbiddenAddress:
-        return True
-    return getattr(request, "resource_type", "") in ("image", "media", "font")
+    def _abort_request(request: object) -> bool:
+        from crawler.ssrf import ForbiddenAddress, check_url
+
+        try:
+            check_url(getattr(request, "url", ""), allowed)
+        except ForbiddenAddress:
+            return True
+        return getattr(request, "resource_type", "") in ("image", "media", "font")
+
+    return _abort_request
 
 
+_abort_request = abort_request_for(NIANBAO_ALLOWED_HOSTS)
 PLAYWRIGHT_ABORT_REQUEST = _abort_request
-LOG_LEVEL = os.environ.get("NIANBAO_CRAWL_LOG_LEVEL", "WARNING")
+
+
+def browser_settings(allowed_hosts: Iterable[str], chromium: str | None) -> dict[str, Any]:
+    """The browser's part of the settings for one pass: its request guard with this pass's allowed hosts, and
+    the chromium to launch."""
+    launch = dict(PLAYWRIGHT_LAUNCH_OPTIONS)
+    if chromium:
+        launch["executable_path"] = chromium
+    return {"PLAYWRIGHT_ABORT_REQUEST": abort_request_for(allowed_hosts), "PLAYWRIGHT_LAUNCH_OPTIONS": launch}
+
+
+LOG_LEVEL = "WARNING"  # NIANBAO_CRAWL_LOG_LEVEL
 FEED_EXPORT_ENCODING = "utf-8"

@@ -1,13 +1,15 @@
-"""The crawler's adapter to storage: one object per crawl, built from the environment's settings, shared by
-the spider, the middlewares and the pipeline."""
+"""The crawler's adapter to storage: one object per crawl, built from the settings the composition root put
+into Scrapy's settings (`NIANBAO_SETTINGS`), shared by the spider, the middlewares and the pipeline."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 from checks.deadlines import load_calendar
-from monitor.config import Settings
+from domain.time import parse_date
 from storage import Archive, Origin, ingest, make_engine, session_factory, upgrade
 from storage import crawl_state as cs
 from storage.ingest import IngestResult
@@ -15,8 +17,24 @@ from storage.ingest import IngestResult
 from .registry import SiteProfile
 
 
+class StoreSettings(Protocol):
+    """What the crawler needs of the settings object (monitor.config.Settings has it; the crawler does not
+    import the monitor)."""
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def archive_root(self) -> Path: ...
+
+    @property
+    def archive_compress(self) -> bool: ...
+
+    def clock(self) -> Callable[[], datetime]: ...
+
+
 class CrawlState:
-    def __init__(self, settings: Settings, *, clock: Any = None) -> None:
+    def __init__(self, settings: StoreSettings, *, clock: Any = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         upgrade(self.engine)
@@ -88,7 +106,7 @@ class CrawlState:
 
     def ingest(self, item: dict[str, Any]) -> IngestResult:
         site = item["site"]
-        published = date.fromisoformat(item["published"]) if item.get("published") else None
+        published = parse_date(item.get("published"))  # a page's date that is not a real date counts as none
         seen = self.now()
         result = ingest(self.sessions, self.archive, item["body"], Origin(
             agency=item["agency"], url=item["url"], seen_at=seen, region=item.get("region"), kind=item.get("kind"),

@@ -34,6 +34,7 @@ from storage.queries import decide
 
 from . import charts, queries
 from .api import api_routes
+from .reach import reach_routes
 from .tables import grids
 
 HERE = Path(__file__).resolve().parent
@@ -267,6 +268,7 @@ def create_app(sessions: sessionmaker[Session], archive: Archive, *, clock: Call
         Route("/files/{version_id:int}", board.original),
         Route("/login", board.login, methods=["GET", "POST"]),
         Route("/logout", board.logout, methods=["POST"]),
+        *reach_routes(board, secret_key),
         Route("/api", board.api_docs),
         Mount("/api", routes=api_routes(sessions, clock)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

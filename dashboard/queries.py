@@ -7,18 +7,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from checks.deadlines import KIND_NAMES, Calendar
-from notifier.matching import PROVINCES
+from domain.regions import provinces, region_label
+from domain.time import local_zone
+from domain.vocabulary import LIVE_STATUSES
 from storage.models import Agency, Document, DocumentVersion, Event, FindingRow, Report, Site
 
-CHINA = ZoneInfo("Asia/Shanghai")
-PROVINCE_OF = {code: name for name, code in PROVINCES.items()}
-LIVE = ("open", "confirmed")  # findings that count (dismissed and resolved do not)
+CHINA = local_zone()  # the reporting zone (NIANBAO_TIMEZONE), set by the composition root before this import
+PROVINCE_OF = {region.prefix: region.short_name for region in provinces()}
+LIVE = LIVE_STATUSES  # findings that count (dismissed and resolved do not)
 PAGE = 50
 
 
@@ -148,7 +149,7 @@ class Overview:
 
 
 def overview(session: Session, calendar: Calendar, now: datetime) -> Overview:
-    today = now.astimezone(CHINA).date()
+    today = now.astimezone(local_zone()).date()
     result = Overview(year=today.year - 1)
     current, counts = _current_versions(), _finding_counts()
     result.counts = {
@@ -238,16 +239,20 @@ def agency_detail(session: Session, agency_id: int) -> dict[str, Any] | None:
     records = {year: session.get(Report, row["id"]).record for year, row in by_year.items()}  # type: ignore[union-attr]
     figures = [{"label": label, "values": {y: cell(records[y], t, r, c) for y in by_year}}
                for t, r, c, label in KEY_FIGURES]
+    # the verdict is the CARRY-OVER check's own (stored at ingest), not worked out again here
+    broken = set(session.scalars(select(FindingRow.report_id).where(
+        FindingRow.report_id.in_([row["id"] for row in by_year.values()]), FindingRow.rule == "CARRY-OVER",
+        FindingRow.status.in_(LIVE))))
     carry = []
     for year in sorted(by_year):
         if year - 1 in by_year:
             before = cell(records[year - 1], "requests", "carried_forward", "total")
             after = cell(records[year], "requests", "carried_over", "total")
             carry.append({"year": year, "forward": before, "over": after,
-                          "ok": None if before is None or after is None else before == after})
+                          "ok": None if before is None or after is None else by_year[year]["id"] not in broken})
     sites = list(session.scalars(select(Site).where(Site.agency_id == agency_id)))
     return {"agency": agency, "reports": rows, "years": sorted(by_year), "figures": figures, "carry": carry,
-            "sites": sites, "region": PROVINCE_OF.get((agency.region_code or "")[:2])}
+            "sites": sites, "region": region_label(agency.region_code) or None}
 
 
 def agency_rows(session: Session, *, q: str | None = None, region: str | None = None) -> list[dict[str, Any]]:

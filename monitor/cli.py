@@ -10,9 +10,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from domain.vocabulary import FindingStatus, Severity
 from parser import Limits, ParseError, Record
 from parser.guard import parse_guarded
 
+from .config import Settings
 from .render import render_findings, render_record
 
 EXIT_OK = 0
@@ -91,13 +93,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return readings.status
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The one settings object of this command: read once (environment over --config / NIANBAO_CONFIG), here
+    in the composition root, and passed down from here."""
+    settings = getattr(args, "settings", None)
+    if settings is None:
+        from domain.redact import install_log_redaction
+        from domain.time import use_timezone
+
+        settings = Settings.from_env(config_file=getattr(args, "config", None))
+        use_timezone(settings.timezone)
+        install_log_redaction()
+        args.settings = settings
+    return settings
+
+
 def _open_store(args: argparse.Namespace, *, migrate: bool = False):  # type: ignore[no-untyped-def]
     from storage import Archive, make_engine, session_factory, upgrade
     from storage.database import is_current
 
-    from .config import Settings
-
-    settings = Settings.from_env()
+    settings = _settings(args)
     if settings.database_url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
@@ -116,13 +131,17 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from datetime import UTC, date, datetime
+    from datetime import UTC, datetime
 
     from checks.deadlines import load_calendar
+    from domain.time import parse_date
     from storage import Origin, ingest
 
     if args.url and len(args.paths) > 1:
         raise SystemExit("nianbao: --url names one document; give one PATH with it")
+    published = parse_date(args.published)
+    if args.published and published is None:
+        raise SystemExit(f"nianbao: --published {args.published!r} is not a date (YYYY-MM-DD)")
     _, _, sessions, archive = _open_store(args)
     calendar = load_calendar()
     status = EXIT_OK
@@ -136,7 +155,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             continue
         origin = Origin(agency=args.agency, url=args.url or path.resolve().as_uri(), seen_at=datetime.now(UTC),
                         region=args.region, kind=args.kind,
-                        published=date.fromisoformat(args.published) if args.published else None)
+                        published=published)
         result = ingest(sessions, archive, data, origin, calendar=calendar)
         if result.error:
             print(f"{path}: stored, but could not be read: {result.error}", file=sys.stderr)
@@ -174,7 +193,8 @@ def cmd_findings(args: argparse.Namespace) -> int:
             raise SystemExit("nianbao: give the FINGERPRINT of the finding")
         with sessions() as session, session.begin():
             try:
-                changed = decide(session, args.fingerprint, "dismissed" if args.action == "dismiss" else "confirmed",
+                decision = FindingStatus.DISMISSED if args.action == "dismiss" else FindingStatus.CONFIRMED
+                changed = decide(session, args.fingerprint, decision.value,
                                  note=args.note or "", by=args.by, at=datetime.now(UTC))
             except LookupError as exc:
                 raise SystemExit(f"nianbao: {exc}") from None
@@ -211,12 +231,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _prepare_crawl(args: argparse.Namespace) -> str:
-    """The registry to crawl, with the allowed private hosts set and the database migrated."""
+    """The registry to crawl (read once here, so a bad one is a clear message), with the allowed private hosts
+    added to the settings and the database migrated."""
+    from crawler.registry import load_registry
+    from domain.redact import redact_url
+
+    settings = _settings(args)
     if args.allow_host:
-        os.environ["NIANBAO_ALLOWED_HOSTS"] = ",".join(args.allow_host)
-    location = args.sites or os.environ.get("NIANBAO_SITES")
+        args.settings = settings.model_copy(update={"allowed_hosts": tuple(args.allow_host)})
+    location = args.sites or settings.sites
     if not location:
         raise SystemExit("nianbao: give --sites FILE_OR_URL (or set NIANBAO_SITES)")
+    try:
+        load_registry(location)
+    except Exception as exc:
+        raise SystemExit(f"nianbao: site registry {redact_url(location)}: {redact_url(str(exc))}") from None
     _open_store(args, migrate=True)
     return str(location)
 
@@ -229,8 +258,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     location = _prepare_crawl(args)
     if args.once:
         exit_with_parent()
-        return _crawl_once(location, args.site, lists_only=False, revisit_hours=args.revisit_hours,
-                           slot_per_site=args.slot_per_site)
+        return _crawl_once(_settings(args), location, args.site, lists_only=False,
+                           revisit_hours=args.revisit_hours, slot_per_site=args.slot_per_site, as_json=args.json)
     while True:  # without --once: poll again and again, each pass in a fresh process (Twisted cannot restart)
         status = _crawl_subprocess(location, args)
         print(f"crawl: pass finished (exit {status}); next in {args.interval:g} s", file=sys.stderr)
@@ -244,52 +273,38 @@ def _crawl_subprocess(location: str, args: argparse.Namespace) -> int:
                "--revisit-hours", str(args.revisit_hours)] + (["--slot-per-site"] if args.slot_per_site else [])
     if args.site:
         command += ["--site", args.site]
+    for host in args.allow_host or ():
+        command += ["--allow-host", host]
     return subprocess.run(command, check=False).returncode
 
 
-def _crawl_once(location: str, site: str | None, *, lists_only: bool, revisit_hours: float,
-                slot_per_site: bool = False) -> int:
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.utils.project import get_project_settings
+def _crawl_once(settings: Settings, location: str, site: str | None, *, lists_only: bool, revisit_hours: float,
+                slot_per_site: bool = False, as_json: bool = False) -> int:
+    """One crawl pass in this process; prints its summary: one JSON object (`--json`, what the monitor's crawl
+    runner reads) or a sentence."""
+    from .crawl_runner import crawl_pass
 
-    from crawler.spiders.annual_reports import AnnualReportSpider
-
-    process = CrawlerProcess(get_project_settings())
-    crawler = process.create_crawler(AnnualReportSpider)
-    process.crawl(crawler, sites=location, site=site or "", lists_only="1" if lists_only else "",
-                  revisit_hours=str(revisit_hours), slot_per_site="1" if slot_per_site else "")
-    process.start()
-    stats = crawler.stats.get_stats() if crawler.stats else {}
-    events = {k.split("/")[-1]: v for k, v in stats.items() if k.startswith("nianbao/events/")}
-    errors = stats.get("nianbao/list_errors", 0) + stats.get("nianbao/document_errors", 0)
-    print(f"crawl: {stats.get('nianbao/sites_done', 0)}/{stats.get('nianbao/sites_total', 0)} sites, "
-          f"{stats.get('downloader/request_count', 0)} requests, "
-          f"{stats.get('downloader/response_bytes', 0)} bytes, "
-          f"{stats.get('nianbao/not_modified', 0)} not modified, "
-          f"{stats.get('nianbao/reports_found', 0)} report files fetched, {stats.get('nianbao/stored', 0)} stored, "
-          f"{errors} errors, refused {stats.get('nianbao/refused_ssrf', 0)}; events: "
-          + (", ".join(f"{k} {v}" for k, v in sorted(events.items())) or "none"))
-    return EXIT_OK if stats.get("finish_reason") == "finished" else EXIT_UNREADABLE
+    summary = crawl_pass(settings, location, site, lists_only=lists_only, revisit_hours=revisit_hours,
+                         slot_per_site=slot_per_site)
+    print(summary.to_json() if as_json else summary.describe(), flush=True)
+    return EXIT_OK if summary.finished else EXIT_UNREADABLE
 
 
 def cmd_sites(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from storage.models import Agency, Site
+    from domain.redact import redact
+    from storage.crawl_state import site_statuses
 
     if args.action == "check":
-        _crawl_once(_prepare_crawl(args), args.site, lists_only=True, revisit_hours=0)
+        location = _prepare_crawl(args)
+        _crawl_once(_settings(args), location, args.site, lists_only=True, revisit_hours=0)
     _, _, sessions, _ = _open_store(args)
     with sessions() as session:
-        rows = session.execute(select(Site, Agency).join(Agency, Site.agency_id == Agency.id).order_by(Site.key))
-        print(f"{'site':<12} {'status':<8} {'platform':<10} {'last poll':<17} {'last success':<17} agency")
-        for site, agency in rows:
-            status = "broken" if site.broken_since else ("never" if site.last_poll_at is None else
-                                                         ("error" if site.last_error else "ok"))
-            print(f"{site.key:<12} {status:<8} {site.platform:<10} {_when(site.last_poll_at):<17} "
-                  f"{_when(site.last_success_at):<17} {agency.name}"
-                  + (f"  ({site.last_error})" if site.last_error else ""))
+        rows = site_statuses(session)
+    print(f"{'site':<12} {'status':<8} {'platform':<10} {'last poll':<17} {'last success':<17} agency")
+    for row in rows:
+        print(f"{row.key:<12} {row.status:<8} {row.platform:<10} {_when(row.last_poll_at):<17} "
+              f"{_when(row.last_success_at):<17} {row.agency}" + (f"  ({redact(row.last_error)})" if row.last_error
+                                                                  else ""))
     return EXIT_OK
 
 
@@ -322,27 +337,23 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             row = subscribe(session, channel=args.channel, address=args.address, regions=args.region,
                             agencies=args.agency, kinds=args.kinds.split(",") if args.kinds else None,
                             now=settings.clock()())
-        except ValueError as exc:
+        except (ValueError, LookupError) as exc:
             raise SystemExit(f"nianbao: {exc}") from None
         print("subscribed: " + describe(row))
     return EXIT_OK
 
 
 def cmd_subscriptions(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from notifier.subscriptions import describe, unsubscribe
-    from storage.models import Subscription
+    from notifier.subscriptions import active_subscriptions, describe, remove_subscription
 
     _, _, sessions, _ = _open_store(args)
     with sessions() as session, session.begin():
         if args.remove is not None:
-            row = session.get(Subscription, args.remove)
-            if row is None or not unsubscribe(session, row.channel, row.address, row.id):
+            if not remove_subscription(session, args.remove):
                 raise SystemExit(f"nianbao: no active subscription #{args.remove}")
             print(f"unsubscribed #{args.remove}")
             return EXIT_OK
-        for row in session.scalars(select(Subscription).where(Subscription.active.is_(True))):
+        for row in active_subscriptions(session):
             print(describe(row))
     return EXIT_OK
 
@@ -369,7 +380,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from checks.deadlines import load_calendar
-    from notifier.channels import SendFailed, SmtpSettings
+    from notifier.channels import SendFailed
     from notifier.digest import collect, last_week, render, send
     from notifier.subscriptions import scope_of
 
@@ -379,7 +390,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         scope = scope_of(session, "email", args.to) if args.to else None
         data = collect(session, scope or _everything(), week, load_calendar())
     if args.send:
-        smtp = SmtpSettings.from_env(dict(os.environ))
+        smtp = settings.smtp()
         if smtp is None or not args.to:
             raise SystemExit("nianbao: --send needs --to and NIANBAO_SMTP_HOST")
         try:
@@ -393,20 +404,38 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
-    from notifier.telegram_bot import TelegramBot
-
-    token = os.environ.get("NIANBAO_TELEGRAM_TOKEN")
-    if not token:
-        raise SystemExit("nianbao: set NIANBAO_TELEGRAM_TOKEN (and NIANBAO_TELEGRAM_BASE_URL for a local Bot API)")
+    import asyncio
     import logging
 
+    from notifier.telegram_bot import TelegramBot, TokenRejected, run_bot
+
+    settings = _settings(args)
+    if settings.telegram_token is None:
+        raise SystemExit("nianbao: set NIANBAO_TELEGRAM_TOKEN or telegram_token in the --config file (and "
+                         "NIANBAO_TELEGRAM_BASE_URL for a local Bot API)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     # httpx logs every request URL at INFO, and Telegram's URLs contain the token: keep it out of the logs
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings, _, sessions, _ = _open_store(args)
-    admins = [int(a) for a in os.environ.get("NIANBAO_TELEGRAM_ADMINS", "").split(",") if a.strip()]
-    application = TelegramBot(sessions, settings.clock(), admins).build(
-        token, os.environ.get("NIANBAO_TELEGRAM_BASE_URL") or None)
-    application.run_polling()
+    from domain.redact import install_log_redaction
+
+    install_log_redaction()
+    _, _, sessions, _ = _open_store(args)
+    bot = TelegramBot(sessions, settings.clock(), settings.telegram_admins)
+    token = settings.telegram_token.get_secret_value()
+
+    async def until_signalled() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await run_bot(bot, token, settings.telegram_base_url, stop=stop)
+
+    try:
+        asyncio.run(until_signalled())
+    except TokenRejected as exc:
+        raise SystemExit(f"nianbao: {exc}") from None
     return EXIT_OK
 
 
@@ -427,6 +456,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for noisy in ("httpx", "telegram", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: already running" is the design
+    from domain.redact import install_log_redaction
+
+    install_log_redaction()
     if args.demo:
         from .demo import run_demo
 
@@ -531,8 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     findings.add_argument("action", nargs="?", choices=("list", "dismiss", "confirm"), default="list")
     findings.add_argument("fingerprint", nargs="?",
                           help="with dismiss/confirm: the finding's fingerprint (or a unique prefix)")
-    findings.add_argument("--severity", choices=("error", "warning", "notice"))
-    findings.add_argument("--status", choices=("open", "confirmed", "dismissed", "resolved"))
+    findings.add_argument("--severity", choices=[s.value for s in Severity])
+    findings.add_argument("--status", choices=[s.value for s in FindingStatus])
     findings.add_argument("--note", help="why (with dismiss/confirm)")
     findings.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decided (default: $USER)")
     findings.add_argument("--json", action="store_true")
@@ -552,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-check stored reports that are older than this, to notice silent edits (default 24)")
     crawl.add_argument("--allow-host", action="append",
                        help="a host that may resolve to a private address (the sandbox: 127.0.0.1)")
+    crawl.add_argument("--json", action="store_true", help="with --once: print the pass's summary as one JSON "
+                                                          "object (what `nianbao run` reads)")
     crawl.add_argument("--slot-per-site", action="store_true",
                        help="politeness per registry site rather than per host (for the sandbox, whose simulated "
                             "sites share one host)")
@@ -627,15 +661,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from domain.redact import install_excepthook
+
     from .config import ConfigError
 
+    install_excepthook()  # a traceback that escapes still never shows a token or a password
     args = build_parser().parse_args(argv)
     if args.config:
-        os.environ["NIANBAO_CONFIG"] = args.config
+        os.environ["NIANBAO_CONFIG"] = args.config  # crawl children read the same file
     try:
         return int(args.handler(args))
     except ConfigError as exc:
         raise SystemExit(f"nianbao: configuration: {exc}") from None
+    except BrokenPipeError:
+        # the reader went away (`nianbao reports | head`): not an error; keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,5 +1,12 @@
-"""Configuration in one place: `NIANBAO_*` environment variables over an optional TOML file (`NIANBAO_CONFIG`,
-flat keys named like the variables without the prefix: `poll_interval = 600`), over safe defaults."""
+"""Configuration in one place: one typed `Settings` object, read once by the composition root (the CLI) from
+`NIANBAO_*` environment variables over an optional TOML file (`--config` / `NIANBAO_CONFIG`, flat keys named
+like the variables without the prefix: `poll_interval = 600`), over safe defaults — and passed down as
+arguments (to Scrapy through its settings). Secrets are `SecretStr` (never printed), choices are enums, and
+every error names the variable.
+
+Why not pydantic-settings itself: its errors name the field (`smtp_port`), not the variable a person set
+(`NIANBAO_SMTP_PORT`), and its environment source reads only `os.environ`; the reader below is the two
+sources (TOML under environment) feeding the same pydantic model."""
 
 from __future__ import annotations
 
@@ -11,16 +18,19 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from notifier.channels import SmtpSecurity, SmtpSettings
 
 CLOCK_REFRESH_SECONDS = 2.0
 
 
 class ConfigError(ValueError):
-    pass
+    """A setting that cannot be used; the message names the variable (and the file when it came from one)."""
 
 
 def make_clock(start: str | None, clock_url: str | None = None) -> Callable[[], datetime]:
@@ -60,17 +70,16 @@ class _RemoteClock:
             return datetime.now(UTC) + self._offset
 
 
+ENV_PREFIX = "NIANBAO_"
+DEFAULT_USER_AGENT = "nianbao-watch/0.1 (annual-report monitor; contact: set NIANBAO_USER_AGENT with your e-mail)"
+
+
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "nianbao-watch"
 
 
-def merged_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment with the config file's values filled in where a variable is not set."""
-    env = dict(os.environ if environ is None else environ)
-    path = env.get("NIANBAO_CONFIG")
-    if not path:
-        return env
+def _toml_values(path: str) -> dict[str, Any]:
     try:
         with open(Path(path).expanduser(), "rb") as handle:
             data = tomllib.load(handle)
@@ -79,129 +88,175 @@ def merged_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
     for key, value in data.items():
         if isinstance(value, dict):
             raise ConfigError(f"config file {path}: {key!r} — use flat keys such as smtp_host, not tables")
-        name = "NIANBAO_" + key.upper()
-        if isinstance(value, bool):
-            text = "1" if value else "0"
-        elif isinstance(value, list):
-            text = ",".join(str(v) for v in value)
-        else:
-            text = str(value)
-        env.setdefault(name, text)
+    return {key.lower(): value for key, value in data.items()}
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def merged_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment with the config file's values filled in where a variable is not set (what a child
+    process such as the crawl pass gets)."""
+    env = dict(os.environ if environ is None else environ)
+    path = env.get("NIANBAO_CONFIG")
+    if path:
+        for key, value in _toml_values(path).items():
+            env.setdefault(ENV_PREFIX + key.upper(), _as_text(value))
     return env
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} is below {minimum:g}")
-    return value
+Seconds = Annotated[float, Field(ge=0.2)]
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    raw = env.get(name)
-    return default if raw in (None, "") else raw.strip().lower() in ("1", "true", "yes", "on")
+class Settings(BaseModel):
+    """Every setting of nianbao-watch. Field `x` is the variable `NIANBAO_X` and the TOML key `x`; each is
+    documented in the README's configuration table (a test keeps the two in step)."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-def _season(raw: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    try:
-        start, end = (tuple(int(p) for p in part.strip().split("-")) for part in raw.split(".."))
-        if len(start) != 2 or len(end) != 2:
-            raise ValueError
-        return (start[0], start[1]), (end[0], end[1])
-    except ValueError:
-        raise ConfigError(f"NIANBAO_SEASON={raw!r}: expected MM-DD..MM-DD, e.g. 01-01..04-15") from None
-
-
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
-    database_url: str
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""  # empty: SQLite in the data directory
     archive_compress: bool = False
     now: str | None = None  # NIANBAO_NOW: pretend the time is this (ISO)
     clock_url: str | None = None  # NIANBAO_CLOCK_URL: take the time from this clock (the sandbox's)
-    sites: str | None = None  # NIANBAO_SITES: the registry, a file or URL
+    sites: str | None = None  # NIANBAO_SITES: the registry, a file or URL (may carry a password: never logged)
     allowed_hosts: tuple[str, ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    download_maxsize: int = Field(default=50 * 1024 * 1024, ge=1024)
+    chromium: str | None = None  # the browser for JavaScript sites (default: Debian's chromium)
+    crawl_log_level: str = "WARNING"
     # the scheduler (seconds)
-    poll_interval: float = 6 * 3600  # per site, in the reporting season
-    poll_interval_offseason: float = 24 * 3600
+    poll_interval: float = Field(default=6 * 3600, ge=1)  # per site, in the reporting season
+    poll_interval_offseason: float = Field(default=24 * 3600, ge=1)
     season: tuple[tuple[int, int], tuple[int, int]] = ((1, 1), (4, 15))
-    poll_jitter: float = 0.2  # ± this share of the interval, so sites do not all come due together
-    tick: float = 30  # how often the scheduler looks for sites that are due
-    crawl_timeout: float = 3 * 3600  # one crawl pass at most
-    revisit_hours: float = 24
+    poll_jitter: float = Field(default=0.2, ge=0, le=0.5)  # ± this share of the interval
+    tick: Seconds = 30  # how often the scheduler looks for sites that are due
+    crawl_timeout: float = Field(default=3 * 3600, ge=10)  # one crawl pass at most
+    revisit_hours: float = Field(default=24, ge=0)
     slot_per_site: bool = False
-    dispatch_interval: float = 10
-    sweep_interval: float = 3600
-    digest_interval: float = 600  # how often due weekly digests are looked for
-    digest_weekday: int = 0  # Monday
-    digest_hour: int = 9
+    dispatch_interval: Seconds = 10
+    sweep_interval: Seconds = 3600
+    digest_interval: Seconds = 600  # how often due weekly digests are looked for
+    digest_weekday: int = Field(default=0, ge=0, le=6)  # Monday
+    digest_hour: int = Field(default=9, ge=0, le=23)
     timezone: str = "Asia/Shanghai"
-    maintenance_interval: float = 24 * 3600
-    keep_fetch_days: float = 90
-    telegram_token: str | None = field(default=None, repr=False)
+    maintenance_interval: float = Field(default=24 * 3600, ge=1)
+    keep_fetch_days: float = Field(default=90, ge=1)
+    telegram_token: SecretStr | None = None
     telegram_base_url: str | None = None
     telegram_admins: tuple[int, ...] = ()
+    smtp_host: str | None = None  # unset: no e-mail
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # default by security: 25 / 587 / 465
+    smtp_from: str = "nianbao-watch@localhost"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: SmtpSecurity = SmtpSecurity.NONE
     web: bool = False  # serve the dashboard from `nianbao run`
     web_host: str = "127.0.0.1"
-    web_port: int = 8080
-    admin_password: str | None = field(default=None, repr=False)
-    web_secret: str | None = field(default=None, repr=False)
-    environment: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    admin_password: SecretStr | None = None
+    web_secret: SecretStr | None = None
+    public_url: str | None = None  # where people reach the dashboard (links in alerts, digests, feeds, sign-ups)
+    webhook_allowed_hosts: tuple[str, ...] = ()  # private hosts a work-chat robot URL may point at
+    signup_per_address: int = Field(default=3, ge=0)  # dashboard sign-ups per e-mail address or webhook a day
+    signup_per_client: int = Field(default=10, ge=0)  # dashboard sign-ups per client address an hour
+    config: str | None = None  # NIANBAO_CONFIG: the TOML file these came from
+    environment: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
+    @field_validator("season", mode="before")
+    @classmethod
+    def _season(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            start, end = (tuple(int(p) for p in part.strip().split("-")) for part in value.split(".."))
+            if len(start) != 2 or len(end) != 2:
+                raise ValueError
+            datetime(2024, *start), datetime(2024, *end)  # a real month and day (2024: 29 February exists)
+        except (ValueError, TypeError):
+            raise ValueError("expected MM-DD..MM-DD, e.g. 01-01..04-15") from None
+        return (start[0], start[1]), (end[0], end[1])
+
+    @field_validator("allowed_hosts", "telegram_admins", "webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("crawl_log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, config_file: str | None = None) -> Settings:
+        """`NIANBAO_*` variables of `environ` (default: this process's) over the TOML file `config_file` (or
+        `NIANBAO_CONFIG`). Raises ConfigError naming the variable."""
+        env = dict(os.environ if environ is None else environ)
+        path = config_file or env.get("NIANBAO_CONFIG") or None
+        if path:
+            env["NIANBAO_CONFIG"] = path
+        from_file = _toml_values(path) if path else {}
+        names = set(cls.model_fields) - {"environment"}
+        unknown = sorted(set(from_file) - names)
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)} "
+                              "(keys are the variables' names without NIANBAO_, in lower case)")
+        values: dict[str, Any] = dict(from_file)
+        for name in names:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw.strip() != "":
+                values[name] = raw.strip()
+        values["config"] = path
+        data_dir = Path(str(values.get("data_dir") or default_data_dir())).expanduser()
+        values["data_dir"] = data_dir
+        values.setdefault("database_url", "")
+        if not values["database_url"]:
+            values["database_url"] = f"sqlite:///{data_dir / 'nianbao.db'}"
+        try:
+            settings = cls(**values, environment=merged_environment(env))
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, env, path)) from None
+        from domain.redact import register_secret
+
+        register_secret(*(secret.get_secret_value() for secret in settings.secrets()))
+        return settings
+
+    def __repr__(self) -> str:  # secrets are SecretStr already; URLs may carry a password (NIANBAO_SITES, DB)
+        from domain.redact import redact
+
+        return redact(super().__repr__())
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    # ------------------------------------------------------------------ derived
     @property
     def archive_root(self) -> Path:
         return self.data_dir / "archive"
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = merged_environment(environ)
-        data_dir = Path(env.get("NIANBAO_DATA_DIR") or default_data_dir()).expanduser()
-        url = env.get("NIANBAO_DATABASE_URL") or f"sqlite:///{data_dir / 'nianbao.db'}"
-        try:
-            admins = tuple(int(a) for a in env.get("NIANBAO_TELEGRAM_ADMINS", "").split(",") if a.strip())
-        except ValueError:
-            raise ConfigError("NIANBAO_TELEGRAM_ADMINS: chat ids (numbers) separated by commas") from None
-        weekday = int(_number(env, "NIANBAO_DIGEST_WEEKDAY", 0))
-        hour = int(_number(env, "NIANBAO_DIGEST_HOUR", 9))
-        if weekday > 6 or hour > 23:
-            raise ConfigError("NIANBAO_DIGEST_WEEKDAY is 0 (Monday) … 6, NIANBAO_DIGEST_HOUR 0 … 23")
-        return cls(
-            data_dir=data_dir, database_url=url,
-            archive_compress=_flag(env, "NIANBAO_ARCHIVE_COMPRESS"),
-            now=env.get("NIANBAO_NOW") or None, clock_url=env.get("NIANBAO_CLOCK_URL") or None,
-            sites=env.get("NIANBAO_SITES") or None,
-            allowed_hosts=tuple(h.strip() for h in env.get("NIANBAO_ALLOWED_HOSTS", "").split(",") if h.strip()),
-            poll_interval=_number(env, "NIANBAO_POLL_INTERVAL", 6 * 3600, minimum=1),
-            poll_interval_offseason=_number(env, "NIANBAO_POLL_INTERVAL_OFFSEASON", 24 * 3600, minimum=1),
-            season=_season(env.get("NIANBAO_SEASON") or "01-01..04-15"),
-            poll_jitter=min(_number(env, "NIANBAO_POLL_JITTER", 0.2), 0.5),
-            tick=_number(env, "NIANBAO_TICK", 30, minimum=0.2),
-            crawl_timeout=_number(env, "NIANBAO_CRAWL_TIMEOUT", 3 * 3600, minimum=10),
-            revisit_hours=_number(env, "NIANBAO_REVISIT_HOURS", 24),
-            slot_per_site=_flag(env, "NIANBAO_SLOT_PER_SITE"),
-            dispatch_interval=_number(env, "NIANBAO_DISPATCH_INTERVAL", 10, minimum=0.2),
-            sweep_interval=_number(env, "NIANBAO_SWEEP_INTERVAL", 3600, minimum=0.2),
-            digest_interval=_number(env, "NIANBAO_DIGEST_INTERVAL", 600, minimum=0.2),
-            digest_weekday=weekday, digest_hour=hour,
-            timezone=env.get("NIANBAO_TIMEZONE") or "Asia/Shanghai",
-            maintenance_interval=_number(env, "NIANBAO_MAINTENANCE_INTERVAL", 24 * 3600, minimum=1),
-            keep_fetch_days=_number(env, "NIANBAO_KEEP_FETCH_DAYS", 90, minimum=1),
-            telegram_token=env.get("NIANBAO_TELEGRAM_TOKEN") or None,
-            telegram_base_url=env.get("NIANBAO_TELEGRAM_BASE_URL") or None,
-            telegram_admins=admins,
-            web=_flag(env, "NIANBAO_WEB"),
-            web_host=env.get("NIANBAO_WEB_HOST") or "127.0.0.1",
-            web_port=int(_number(env, "NIANBAO_WEB_PORT", 8080, minimum=0)),
-            admin_password=env.get("NIANBAO_ADMIN_PASSWORD") or None,
-            web_secret=env.get("NIANBAO_WEB_SECRET") or None,
-            environment=env,
-        )
+    def secrets(self) -> list[SecretStr]:
+        return [s for s in (self.telegram_token, self.smtp_password, self.admin_password, self.web_secret) if s]
 
     def clock(self) -> Callable[[], datetime]:
         return make_clock(self.now, self.clock_url)
@@ -210,13 +265,52 @@ class Settings:
         """What a crawl subprocess gets: this process's environment with the config file's values."""
         return dict(self.environment or os.environ)
 
-    def describe(self) -> dict[str, Any]:
+    def smtp(self) -> SmtpSettings | None:
+        """The e-mail channel's settings, or None without NIANBAO_SMTP_HOST."""
+        if not self.smtp_host:
+            return None
+        port = self.smtp_port or {SmtpSecurity.SSL: 465, SmtpSecurity.STARTTLS: 587}.get(self.smtp_security, 25)
+        return SmtpSettings(host=self.smtp_host, port=port, sender=self.smtp_from, username=self.smtp_user,
+                            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+                            security=self.smtp_security.value)
+
+    def scrapy_overrides(self) -> dict[str, Any]:
+        """What the crawler needs, as Scrapy settings (the crawler never reads the environment itself)."""
+        return {"NIANBAO_SETTINGS": self, "NIANBAO_ALLOWED_HOSTS": list(self.allowed_hosts),
+                "USER_AGENT": self.user_agent, "DOWNLOAD_MAXSIZE": self.download_maxsize,
+                "DOWNLOAD_WARNSIZE": min(20 * 1024 * 1024, self.download_maxsize),
+                "LOG_LEVEL": self.crawl_log_level, "NIANBAO_CHROMIUM": self.chromium or ""}
+
+    def describe(self) -> dict[str, str]:
         """The effective settings without secrets (for `nianbao run` to log)."""
-        shown = {k: v for k, v in self.__dict__.items()
-                 if k not in ("telegram_token", "admin_password", "web_secret", "environment")}
-        shown["telegram"] = "configured" if self.telegram_token else "off"
-        shown["admin_password"] = "set" if self.admin_password else "unset"
         from sqlalchemy.engine import make_url
 
+        from domain.redact import redact
+
+        shown: dict[str, Any] = {k: v for k, v in self.__dict__.items()
+                                 if k not in ("environment", "telegram_token", "smtp_password", "admin_password",
+                                              "web_secret")}
+        shown["telegram"] = "configured" if self.telegram_token else "off"
+        shown["smtp_password"] = "set" if self.smtp_password else "unset"
+        shown["admin_password"] = "set" if self.admin_password else "unset"
         shown["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
-        return {k: str(v) for k, v in shown.items()}
+        return {k: redact(str(v)) for k, v in shown.items()}
+
+
+def _explain(exc: ValidationError, env: Mapping[str, str], path: str | None) -> str:
+    """One line per problem, each naming the variable (and the file when the value came from it); secrets'
+    values are never repeated."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field_name = str(error["loc"][0]) if error["loc"] else "?"
+        variable = ENV_PREFIX + field_name.upper()
+        raw = env.get(variable)
+        secret = field_name in ("telegram_token", "smtp_password", "admin_password", "web_secret")
+        if raw is not None and raw.strip() != "":
+            where = variable if secret else f"{variable}={raw.strip()!r}"
+        else:
+            where = f"{variable} ({field_name} in {path})" if path else variable
+        line = f"{where}: {error['msg']}"
+        if line not in lines:
+            lines.append(line)
+    return "; ".join(lines)

@@ -16,7 +16,6 @@ the database says things stand, and tests drive a year of deadlines by moving an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -35,6 +34,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import Calendar
+from domain.redact import redact, redact_url
 from notifier.channels import Channel, ConsoleChannel, EmailChannel, SmtpSettings, WebhookChannel
 from notifier.digest import DigestRun, deliver_digests
 from notifier.outbox import DispatchResult, dispatch
@@ -44,11 +44,10 @@ from storage.sweeps import sweep_deadlines
 from . import schedule
 from .config import Settings
 from .crawl_runner import CrawlOutcome
+from .status import HEARTBEAT_SECONDS, JOB_TABLE
 
 log = logging.getLogger("nianbao.monitor")
 
-JOB_TABLE = "apscheduler_jobs"
-HEARTBEAT_SECONDS = 15.0
 UNKNOWN_SITE_RETRY = timedelta(minutes=5)
 ARCHIVE_TEMP_MAX_AGE = 3600.0
 KEEP_LIST_CHECKS = timedelta(days=400)  # BACKDATED needs last season's list reads
@@ -81,7 +80,7 @@ class Monitor:
         self.channels = channels
         self.smtp = smtp
         self.calendar = calendar
-        self.tz = ZoneInfo(settings.timezone)
+        self.tz = ZoneInfo(settings.timezone)  # the same zone domain.time.local_zone() gives every layer
         self.rng = rng or random.Random()
         self.started_at = datetime.now(UTC)
         self.stopping = threading.Event()
@@ -105,7 +104,7 @@ class Monitor:
         except Exception as exc:
             log.exception("job %s failed", name)
             self.last_results[name] = {"at": datetime.now(UTC).isoformat(), "ok": False,
-                                       "error": f"{type(exc).__name__}: {exc}"[:500]}
+                                       "error": redact(f"{type(exc).__name__}: {exc}")[:500]}
             return None
         finally:
             lock.release()
@@ -166,7 +165,8 @@ class Monitor:
             return None
         week, moment = schedule.due_digest_week(self.clock(), self.settings.digest_weekday,
                                                 self.settings.digest_hour, self.tz)
-        result = deliver_digests(self.sessions, week, moment, self.calendar, self.smtp, self.clock)
+        result = deliver_digests(self.sessions, week, moment, self.calendar, self.smtp, self.clock,
+                                 links=getattr(self.channels.get("email"), "links", None))
         if result.sent or result.deferred or result.failed:
             log.info("digest %s: %d sent, %d to retry, %d given up", week, result.sent, result.deferred,
                      result.failed)
@@ -292,7 +292,8 @@ def start_scheduler(monitor: Monitor, engine: Engine) -> Any:
 
 
 class BotThread(threading.Thread):
-    """The Telegram bot (long polling) in its own event loop; retries while the Bot API is unreachable."""
+    """The Telegram bot (long polling) in its own event loop; `run_bot` retries while the Bot API is
+    unreachable and registers the command menu at every start."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
         super().__init__(name="telegram-bot", daemon=True)
@@ -305,31 +306,17 @@ class BotThread(threading.Thread):
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        from notifier.telegram_bot import TelegramBot
+        from notifier.telegram_bot import TelegramBot, TokenRejected, run_bot
 
         self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
         self.ready.set()
-        delay = 2.0
-        assert self.settings.telegram_token
-        while not self._stop_event.is_set():
-            application = TelegramBot(self.sessions, self.clock, list(self.settings.telegram_admins)).build(
-                self.settings.telegram_token, self.settings.telegram_base_url)
-            try:
-                async with application:
-                    await application.start()
-                    assert application.updater is not None
-                    await application.updater.start_polling(poll_interval=0.5, timeout=10)
-                    log.info("telegram bot: polling")
-                    delay = 2.0
-                    await self._stop_event.wait()
-                    await application.updater.stop()
-                    await application.stop()
-                return
-            except Exception as exc:  # the Bot API down at start: try again
-                log.warning("telegram bot: %s; retrying in %.0f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_event.wait(), delay)
-                delay = min(delay * 2, 60.0)
+        assert self.settings.telegram_token is not None
+        bot = TelegramBot(self.sessions, self.clock, self.settings.telegram_admins)
+        try:
+            await run_bot(bot, self.settings.telegram_token.get_secret_value(), self.settings.telegram_base_url,
+                          stop=self._stop_event)
+        except TokenRejected as exc:
+            log.error("telegram bot: %s; the bot is off until the monitor restarts with another token", exc)
 
     def stop(self) -> None:
         self.ready.wait(5)
@@ -340,13 +327,18 @@ class BotThread(threading.Thread):
 
 def build_channels(settings: Settings) -> tuple[dict[str, Channel], SmtpSettings | None]:
     channels: dict[str, Channel] = {"console": ConsoleChannel(), "webhook": WebhookChannel()}
-    smtp = SmtpSettings.from_env(settings.environment or dict(os.environ))
+    smtp = settings.smtp()
     if smtp is not None:
         channels["email"] = EmailChannel(smtp)
+    from notifier.channels import reach_channels
+    from notifier.links import PublicLinks
+
+    env = settings.environment or dict(os.environ)
+    channels.update(reach_channels(env, smtp, PublicLinks.from_env(env, settings.data_dir)))
     if settings.telegram_token:
         from notifier.telegram_bot import TelegramChannel
 
-        channels["telegram"] = TelegramChannel(settings.telegram_token, settings.telegram_base_url)
+        channels["telegram"] = TelegramChannel(settings.telegram_token.get_secret_value(), settings.telegram_base_url)
     return channels, smtp
 
 
@@ -362,7 +354,8 @@ def registry_keys(location: str) -> Callable[[], list[str]]:
         try:
             last = [p.key for p in load_registry(location)]
         except Exception as exc:
-            log.warning("registry %s unreadable (%s); keeping %d known sites", location, exc, len(last))
+            log.warning("registry %s unreadable (%s); keeping %d known sites", redact_url(location),
+                        redact(str(exc)), len(last))
         return last
 
     return keys
@@ -415,7 +408,7 @@ def serve_forever(settings: Settings, engine: Engine, sessions: sessionmaker[Ses
         if not thread.is_alive():
             thread.start()
     log.info("monitor running (pid %d): %d channel(s), sites from %s", os.getpid(), len(channels),
-             settings.sites or "nowhere")
+             redact_url(settings.sites) or "nowhere")
     if on_ready:
         on_ready()
     try:

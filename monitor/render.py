@@ -7,6 +7,7 @@ from typing import Any
 
 from checks.finding import Finding
 from checks.labels import APPLICANT, PROACTIVE_FIELD, PROACTIVE_ROW, REVIEW_BLOCK, REVIEW_COLUMN, SECTION
+from domain.vocabulary import SEVERITY_LABELS as VOCABULARY_SEVERITY_LABELS
 from parser.record import Record
 
 REQUEST_LABELS = {
@@ -111,7 +112,7 @@ def render_record(record: Record) -> str:
     return "\n".join(out)
 
 
-SEVERITY_LABELS = {"error": "错误", "warning": "警告", "notice": "提示"}
+SEVERITY_LABELS = VOCABULARY_SEVERITY_LABELS  # one label set: 错误 / 疑点 / 提示
 
 
 def render_findings(findings: list[Finding]) -> str:

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
+from domain.redact import redact
+from domain.vocabulary import FindingStatus
 from storage.models import Delivery, DigestSend, FindingRow, MonitorState, Report, Site
 
-from .daemon import HEARTBEAT_SECONDS, JOB_TABLE
+JOB_TABLE = "apscheduler_jobs"  # APScheduler's job store, in the project's database
+HEARTBEAT_SECONDS = 15.0  # how often `nianbao run` records that it is alive
 
 
 def _when(value: datetime | None) -> str:
@@ -32,7 +35,7 @@ def monitor_lines(session: Session, now: datetime) -> list[str]:
             state = f"not responding (last heartbeat {age / 60:.0f} min ago, pid {value.get('pid')})"
         lines = [f"monitor: {state}"]
         for name, job in sorted((value.get("jobs") or {}).items()):
-            outcome = "ok" if job.get("ok") else f"FAILED: {job.get('error')}"
+            outcome = "ok" if job.get("ok") else f"FAILED: {redact(str(job.get('error')))}"
             lines.append(f"  job {name:<12} last run {job.get('at', '')[:19]} UTC  {outcome}")
     if not inspect(session.get_bind()).has_table(JOB_TABLE):
         lines.append("job store: empty (the scheduler has not run)")
@@ -52,7 +55,8 @@ def status_text(session: Session, now: datetime | None = None) -> str:
     last = max((s.last_poll_at for s in sites if s.last_poll_at), default=None)
     planned = [s.next_poll_at for s in sites if s.next_poll_at]
     by_year = session.execute(select(Report.year, func.count()).group_by(Report.year).order_by(Report.year)).all()
-    findings = session.execute(select(FindingRow.severity, func.count()).where(FindingRow.status == "open")
+    findings = session.execute(select(FindingRow.severity, func.count())
+                               .where(FindingRow.status == FindingStatus.OPEN.value)
                                .group_by(FindingRow.severity)).all()
     deliveries = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
     digests = session.execute(select(DigestSend.status, func.count()).group_by(DigestSend.status)).all()
@@ -68,7 +72,7 @@ def status_text(session: Session, now: datetime | None = None) -> str:
     ]
     broken = [s for s in sites if s.broken_since or s.last_error]
     for site in broken[:20]:
-        lines.append(f"  ! {site.key}: {site.last_error or 'broken since ' + _when(site.broken_since)}")
+        lines.append(f"  ! {site.key}: {redact(site.last_error or '') or 'broken since ' + _when(site.broken_since)}")
     if len(broken) > 20:
         lines.append(f"  … and {len(broken) - 20} more (nianbao sites)")
-    return "\n".join(lines)
+    return redact("\n".join(lines))

@@ -14,11 +14,16 @@ from .config import Settings
 
 def dashboard_app(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> Any:
     from dashboard.app import create_app, secret_key
+    from dashboard.subscribe import ReachSettings
     from storage import Archive
 
-    return create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
-                      admin_password=settings.admin_password,
-                      secret_key=secret_key(settings.data_dir, settings.web_secret))
+    app = create_app(sessions, Archive(settings.archive_root, settings.archive_compress), clock=clock,
+                     admin_password=settings.admin_password.get_secret_value() if settings.admin_password else None,
+                     secret_key=secret_key(settings.data_dir,
+                                           settings.web_secret.get_secret_value() if settings.web_secret else None))
+    # the sign-up pages: SMTP, the public URL, limits — from the one settings object (file and environment)
+    app.state.reach = ReachSettings.from_settings(settings)
+    return app
 
 
 def uvicorn_server(settings: Settings, sessions: sessionmaker[Session], clock: Callable[[], datetime],

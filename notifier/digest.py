@@ -12,24 +12,26 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import KIND_NAMES, Calendar
+from domain.time import local_zone
+from domain.vocabulary import SEVERITY_LABELS
 from storage.models import Agency, DigestSend, Document, Event, Report, Subscription
 
 from .channels import SendFailed, SmtpSettings, smtp_send
-from .matching import Scope
+from .links import PublicLinks
+from .mail import add_unsubscribe
+from .matching import Scope, region_name
 from .outbox import LEASE, record_failure, record_sent
 from .subscriptions import scope_of
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = local_zone()  # the reporting zone (NIANBAO_TIMEZONE), configured before this module is imported
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html", "j2"]), trim_blocks=False)
-SEVERITY_LABELS = {"error": "错误", "warning": "疑点", "notice": "提示"}
 CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
@@ -61,17 +63,30 @@ class DigestData:
     on_time_by_kind: dict[str, float] = field(default_factory=dict)
     chart: bytes | None = None
     chart_cid: str = ""
+    unsubscribe_url: str | None = None  # one click stops every e-mail subscription of the address
+    manage_url: str | None = None
+
+    @property
+    def published(self) -> list[dict[str, Any]]:
+        """Reports published this week (by the page's 发布时间)."""
+        return [r for r in self.reports if r["fresh"]]
+
+    @property
+    def older(self) -> list[dict[str, Any]]:
+        """Reports first found this week that were published before it (or carry no date)."""
+        return [r for r in self.reports if not r["fresh"]]
 
     @property
     def subject(self) -> str:
         return f"年报监测周报 {self.week_label}：新报告{len(self.reports)}份，错误{self.counts['error']}处"
 
 
-def collect(session: Session, scope: Scope, week: str, calendar: Calendar) -> DigestData:
+def collect(session: Session, scope: Scope, week: str, calendar: Calendar,
+            links: PublicLinks | None = None) -> DigestData:
     start, end = week_bounds(week)
     agencies = [a for a in session.scalars(select(Agency)) if scope.covers(a.name, a.region_code)]
     ids = {a.id for a in agencies}
-    label = "全部" if scope.everything else "、".join([*scope.regions, *scope.agencies])
+    label = "全部" if scope.everything else "、".join([*map(region_name, scope.regions), *scope.agencies])
     data = DigestData(week_label=week, start=start.date().isoformat(),
                       end=(end - timedelta(days=1)).date().isoformat(), scope_label=label)
     documents = session.scalars(select(Document).where(Document.first_seen >= start, Document.first_seen < end)
@@ -82,9 +97,13 @@ def collect(session: Session, scope: Scope, week: str, calendar: Calendar) -> Di
         report = document.versions[-1].report
         open_findings = [f for f in report.findings if f.status not in ("dismissed", "resolved")]
         severities = [f.severity for f in open_findings]
+        published = document.published_on
+        fresh = published is not None and start.date() <= published < end.date()
         data.reports.append({"agency": document.agency.name, "title": report.title or document.url,
                              "url": document.url, "errors": severities.count("error"),
-                             "warnings": severities.count("warning")})
+                             "warnings": severities.count("warning"), "fresh": fresh,
+                             "published": published.isoformat() if published else None,
+                             "dashboard": links.report(report.id) if links is not None else None})
         for finding in open_findings:
             data.counts[finding.severity] = data.counts.get(finding.severity, 0) + 1
             if finding.severity in ("error", "warning") and len(data.findings) < 40:
@@ -165,7 +184,10 @@ def message(data: DigestData, to: str, sender: str) -> EmailMessage:
     text, html = render(data)
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = sender, to, data.subject
-    mail["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
+    if data.unsubscribe_url:
+        add_unsubscribe(mail, data.unsubscribe_url)
+    else:
+        mail["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
     mail.set_content(text)
     mail.add_alternative(html, subtype="html")
     if data.chart:
@@ -187,8 +209,16 @@ class DigestRun:
     failed: int = 0
 
 
+def with_links(data: DigestData, links: PublicLinks | None, subscription: Subscription | None) -> DigestData:
+    """The digest's one-click unsubscribe (every e-mail subscription of the address) and manage links."""
+    if links is not None and links.secret and subscription is not None:
+        data.unsubscribe_url = links.unsubscribe_all(subscription.id, subscription.token_nonce)
+        data.manage_url = links.manage(subscription.id, subscription.token_nonce)
+    return data
+
+
 def deliver_digests(sessions: sessionmaker[Session], week: str, moment: datetime, calendar: Calendar,
-                    smtp: SmtpSettings, now: Callable[[], datetime]) -> DigestRun:
+                    smtp: SmtpSettings, now: Callable[[], datetime], links: PublicLinks | None = None) -> DigestRun:
     """Send `week`'s digest once to every e-mail address subscribed before its `moment`, with the outbox's
     discipline: claimed under a lease and committed, sent, then marked sent (a crash in between re-sends after
     the lease; a failure is retried with backoff)."""
@@ -196,7 +226,10 @@ def deliver_digests(sessions: sessionmaker[Session], week: str, moment: datetime
     for send_id, address in _claim_digests(sessions, week, moment, now(), LEASE):
         with sessions() as session:
             scope = scope_of(session, "email", address)
-            data = collect(session, scope or Scope(), week, calendar) if scope else None
+            data = collect(session, scope or Scope(), week, calendar, links) if scope else None
+            if data is not None:
+                row = session.get(DigestSend, send_id)
+                with_links(data, links, session.get(Subscription, row.subscription_id) if row else None)
         try:
             if data is None:
                 raise SendFailed("no longer subscribed")

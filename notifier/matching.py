@@ -1,19 +1,16 @@
-"""Which subscriptions an event goes to (pure): scope by region (行政区划代码 prefix or a province's name,
-subordinate agencies included), by agency, or everything; and the kinds of alert chosen."""
+"""Which subscriptions an event goes to. The rules are domain vocabulary (`domain.alerts`,
+`domain.vocabulary`); this module turns what a person types into a stored scope."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-ALERT_KINDS: dict[str, str] = {
-    "new": "新报告发布",
-    "errors": "报告存在错误",
-    "warnings": "报告存在疑点",
-    "deadlines": "逾期或未发布",
-    "changes": "报告被修改或删除",
-    "admin": "站点监测异常（管理员）",
-}
+from domain.alerts import Scope, matches, region_prefix
+from domain.regions import RegionNotFound, region_by_code, region_label, resolve_region
+from domain.vocabulary import ALERT_KIND_LABELS
+from domain.vocabulary import alert_kind as _alert_kind
+
+ALERT_KINDS: dict[str, str] = ALERT_KIND_LABELS
 
 PROVINCES = {
     "北京": "11", "天津": "12", "河北": "13", "山西": "14", "内蒙古": "15", "辽宁": "21", "吉林": "22", "黑龙江": "23",
@@ -25,52 +22,42 @@ PROVINCES = {
 
 def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:
     """The alert kind a subscriber chooses that an event belongs to."""
-    if event_kind == "NEW":
-        return "new"
-    if event_kind == "FINDING":
-        return "errors" if payload.get("severity") == "error" else "warnings"
-    if event_kind in ("LATE", "MISSING"):
-        return "deadlines"
-    if event_kind in ("REVISED", "REMOVED", "BACKDATED"):
-        return "changes"
-    if event_kind == "SPIDER_BROKEN":
-        return "admin"
-    return None
+    kind = _alert_kind(event_kind, payload.get("severity"))
+    return kind.value if kind else None
+
+
+class UnknownRegion(RegionNotFound, ValueError):
+    """RegionNotFound that is also a ValueError, for callers that treat any bad input as a ValueError."""
 
 
 def region_code(text: str) -> str:
-    """A region as given by a person: a code (prefix) or a province's name."""
+    """A region as a person gives it — any province, city or county, with or without 省/市/区/县, qualified
+    (江苏省淮安市) or not, or its code — as the code prefix stored in a subscription. Raises RegionNotFound
+    (a Chinese message with suggestions) for what the table does not know."""
     text = text.strip()
+    if text.isdigit() and len(text) in (2, 4, 6) and region_by_code(text.ljust(6, "0")) is None:
+        raise UnknownRegion(text, [])
     if text.isdigit():
-        return text.rstrip("0") if len(text) == 6 and text.endswith("00") else text
-    for name, code in PROVINCES.items():
-        if text.startswith(name):
-            return code
-    return text
+        return region_prefix(text)
+    try:
+        return resolve_region(text).prefix
+    except RegionNotFound as exc:
+        raise UnknownRegion(exc.text, exc.suggestions) from None
 
 
-@dataclass(frozen=True)
-class Scope:
-    regions: tuple[str, ...] = ()
-    agencies: tuple[str, ...] = ()
-
-    @property
-    def everything(self) -> bool:
-        return not self.regions and not self.agencies
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Scope:
-        return cls(tuple(region_code(r) for r in data.get("regions", ())), tuple(data.get("agencies", ())))
-
-    def covers(self, agency: str | None, region: str | None) -> bool:
-        if self.everything:
-            return True
-        if agency and any(a == agency or a in agency for a in self.agencies):
-            return True
-        return region is not None and any(region.startswith(code) for code in self.regions if code)
+def region_name(prefix: str) -> str:
+    """A stored region prefix as people read it: 3208 → 江苏省淮安市."""
+    return region_label(prefix.ljust(6, "0")) if prefix.isdigit() and len(prefix) <= 6 else prefix
 
 
-def matches(scope: dict[str, Any], kinds: list[str], event_kind: str, payload: dict[str, Any],
-            agency: str | None, region: str | None) -> bool:
-    kind = alert_kind(event_kind, payload)
-    return kind is not None and kind in kinds and Scope.from_json(scope).covers(agency, region)
+__all__ = [
+    "ALERT_KINDS",
+    "PROVINCES",
+    "RegionNotFound",
+    "Scope",
+    "UnknownRegion",
+    "alert_kind",
+    "matches",
+    "region_code",
+    "region_name",
+]

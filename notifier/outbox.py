@@ -16,10 +16,11 @@ from typing import Protocol
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.redact import redact
 from storage.models import Delivery, Event, FindingRow, Subscription
 
 from .channels import Channel, SendFailed
-from .messages import render
+from .messages import render_event
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 12
@@ -55,7 +56,7 @@ def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], n
                 result.cancelled += 1
                 continue
             channel = channels.get(subscription.channel)
-            text = render(event.kind, event.payload)
+            text = render_event(session, event, subscription)
             address = subscription.address
         try:
             if channel is None:
@@ -93,7 +94,7 @@ def record_failure(row: Attempted, exc: SendFailed, now: datetime, *, give_up: b
     """Count a failed attempt: retry later (True) with the backoff or the time the server asked for, or give
     up (False) after MAX_ATTEMPTS or when `give_up`."""
     row.attempts += 1
-    row.last_error = str(exc)[:2000]
+    row.last_error = redact(str(exc))[:2000]  # no token or password is ever stored
     if give_up or row.attempts >= MAX_ATTEMPTS:
         row.status = "failed"
         return False

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Subscription
 
-from .matching import ALERT_KINDS, Scope, region_code
+from .matching import ALERT_KINDS, Scope, region_code, region_name
 
 CHANNELS = ("console", "email", "telegram", "webhook")
 
@@ -22,9 +22,11 @@ def subscribe(session: Session, *, channel: str, address: str, regions: list[str
     unknown = [k for k in chosen if k not in ALERT_KINDS]
     if unknown:
         raise ValueError(f"unknown alert kinds {unknown} (choose from {', '.join(ALERT_KINDS)})")
+    if any(not str(r).strip() for r in regions or []) or any(not str(a).strip() for a in agencies or []):
+        raise ValueError("an empty region or agency would follow everything; leave it out to mean everything")
     subscription = Subscription(channel=channel, address=address, kinds=chosen, active=True, created_at=now,
-                                scope={"regions": [region_code(r) for r in regions or []],
-                                       "agencies": list(agencies or [])})
+                                scope={"regions": [region_code(r) for r in regions or []],  # RegionNotFound
+                                       "agencies": [str(a).strip() for a in agencies or []]})
     session.add(subscription)
     session.flush()
     return subscription
@@ -41,9 +43,25 @@ def unsubscribe(session: Session, channel: str, address: str, subscription_id: i
     return len(rows)
 
 
+def active_subscriptions(session: Session, channel: str | None = None, address: str | None = None
+                         ) -> list[Subscription]:
+    query = select(Subscription).where(Subscription.active.is_(True)).order_by(Subscription.id)
+    if channel is not None:
+        query = query.where(Subscription.channel == channel)
+    if address is not None:
+        query = query.where(Subscription.address == address)
+    return list(session.scalars(query))
+
+
+def remove_subscription(session: Session, subscription_id: int) -> bool:
+    """Stop one subscription by its number; False when there is no such active one."""
+    row = session.get(Subscription, subscription_id)
+    return row is not None and bool(unsubscribe(session, row.channel, row.address, row.id))
+
+
 def describe(subscription: Subscription) -> str:
     scope = subscription.scope or {}
-    parts = [f"地区{'、'.join(scope['regions'])}" if scope.get("regions") else "",
+    parts = [f"地区{'、'.join(region_name(str(r)) for r in scope['regions'])}" if scope.get("regions") else "",
              f"机关{'、'.join(scope['agencies'])}" if scope.get("agencies") else ""]
     where = "，".join(p for p in parts if p) or "全部"
     kinds = "、".join(ALERT_KINDS.get(k, k) for k in subscription.kinds)

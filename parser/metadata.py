@@ -6,6 +6,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from domain.time import iso_date
+
 from .cells import fold
 from .document import SURE_CONFIDENCE, Document
 from .labels import SECTION_PATTERNS
@@ -50,7 +52,7 @@ def _iso(y: str, m: str, d: str) -> str | None:
     year, month, day = _cn_number(y), _cn_number(m), _cn_number(d)
     if not (1990 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31):
         return None
-    return f"{year:04d}-{month:02d}-{day:02d}"
+    return iso_date(f"{year:04d}-{month:02d}-{day:02d}")  # None for 2月30日
 
 
 def _compact(text: str) -> str:

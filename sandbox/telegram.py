@@ -121,6 +121,16 @@ class TelegramEmulator(ThreadingHTTPServer):
             self.state.lock.notify_all()
 
 
+def _bad_buttons(markup: Any) -> bool:
+    """Telegram refuses a keyboard whose callback data is empty or over 64 bytes (bytes, not characters)."""
+    if isinstance(markup, str):
+        with contextlib.suppress(ValueError):
+            markup = json.loads(markup)
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    return any("callback_data" in button and not 1 <= len(str(button["callback_data"]).encode("utf-8")) <= 64
+               for row in rows for button in row)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: TelegramEmulator
 
@@ -214,6 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: commands are not a list"}
         with self.server.state.lock:
             self.server.state.commands = commands
+            self.server.state.lock.notify_all()
         return True
 
     def api_getMyCommands(self, params: dict[str, Any]) -> Any:
@@ -236,6 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
         if len(text) > 4096:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
+        if _bad_buttons(params.get("reply_markup")):
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: BUTTON_DATA_INVALID"}
         state = self.server.state
         with state.lock:
             message = {

@@ -46,5 +46,11 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+# quiet: the build backend's notices go to a log, shown only when the installation fails
+pip_log=.venv/pip-install.log
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[dev]'; } \
+    >"$pip_log" 2>&1; then
+  cat "$pip_log" >&2
+  echo "setup: pip install failed (log above, also in $pip_log)" >&2
+  exit 1
+fi

@@ -12,8 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import ListCheck, Sighting, backdated
+from domain.redact import redact
+from domain.regions import region_from_agency_name
+from domain.vocabulary import EventKind
 
-from .ingest import _event, mark_removed
+from .events import record_event
+from .ingest import mark_removed
 from .models import Agency, Document, HttpValidator, ListCheckRow, Site
 
 
@@ -41,6 +45,8 @@ def sync_sites(sessions: sessionmaker[Session], profiles: Iterable[SiteProfileRo
                                 kind=profile.kind or infer_kind(profile.agency), created_at=now)
                 session.add(agency)
                 session.flush()
+            if not agency.region_code and (inferred := region_from_agency_name(profile.agency)) is not None:
+                agency.region_code = inferred.code  # a registry entry without `region`: read it from the name
             site = session.scalar(select(Site).where(Site.key == profile.key))
             if site is None:
                 site = Site(key=profile.key, agency_id=agency.id, platform=profile.platform,
@@ -145,7 +151,7 @@ def check_backdated(sessions: sessionmaker[Session], site_id: int, document_url:
                             Sighting(url=page_url, first_seen=first_seen, published=published), checks_)
         if finding is None:
             return False
-        return _event(session, "BACKDATED", f"BACKDATED:{document.id}", {
+        return record_event(session, EventKind.BACKDATED, f"BACKDATED:{document.id}", {
             "agency": agency.name if agency else None, "url": document_url, "site": site.key if site else None,
             **finding.to_json()}, first_seen, agency_id=document.agency_id, document_id=document.id)
 
@@ -163,17 +169,38 @@ def site_result(sessions: sessionmaker[Session], site_id: int, at: datetime, *, 
             site.last_success_at, site.broken_since, site.last_error = at, None, None
             return None
         if not ok:
-            site.last_error = error or "the list could not be fetched"
+            site.last_error = redact(error or "") or "the list could not be fetched"
             return None  # an outage is retried on the next poll; only a list that reads as empty is "broken"
         if not had_reports:
             site.last_success_at, site.last_error = at, None
             return None  # a list that never showed a report yet (a new column) is empty, not broken
-        site.last_error = error or "the list page showed no annual report"
+        site.last_error = redact(error or "") or "the list page showed no annual report"
         if site.broken_since is None:
             site.broken_since = at
             agency = session.get(Agency, site.agency_id)
-            _event(session, "SPIDER_BROKEN", f"SPIDER_BROKEN:{site.key}:{at.isoformat()}",
+            record_event(session, EventKind.SPIDER_BROKEN, f"SPIDER_BROKEN:{site.key}:{at.isoformat()}",
                    {"site": site.key, "agency": agency.name if agency else None, "error": site.last_error},
                    at, agency_id=site.agency_id)
             return "SPIDER_BROKEN"
         return None
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    key: str
+    agency: str
+    platform: str
+    status: str  # ok / error / broken / never
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+
+
+def site_statuses(session: Session) -> list[SiteStatus]:
+    """Every watched site with its health, by key (`nianbao sites`)."""
+    rows = session.execute(select(Site, Agency).join(Agency, Site.agency_id == Agency.id).order_by(Site.key))
+    return [SiteStatus(key=site.key, agency=agency.name, platform=site.platform,
+                       status="broken" if site.broken_since else "never" if site.last_poll_at is None else
+                       "error" if site.last_error else "ok",
+                       last_poll_at=site.last_poll_at, last_success_at=site.last_success_at,
+                       last_error=site.last_error) for site, agency in rows]

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,12 +16,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import checks
 from checks.deadlines import Calendar
+from domain.regions import region_from_agency_name
+from domain.time import local_zone
+from domain.vocabulary import DECIDED_STATUSES, EventKind, FindingStatus
 from parser import ParseError, Record
 
 from .archive import Archive, sha256
-from .models import Agency, Delivery, Document, DocumentVersion, Event, FindingRow, Report, Subscription
+from .events import enqueue, record_event
+from .models import Agency, Document, DocumentVersion, FindingRow, Report
 
-CHINA = ZoneInfo("Asia/Shanghai")
+_event = record_event  # the name this module's callers used
+__all__ = ["IngestResult", "Origin", "enqueue", "ingest", "is_backlog", "mark_removed", "record_event"]
 
 Parser = Callable[[bytes, str | None], Record]
 
@@ -62,7 +66,7 @@ def _parse_guarded(data: bytes, content_type: str | None) -> Record:
 def _agency(session: Session, origin: Origin, now: datetime) -> Agency:
     agency = session.scalar(select(Agency).where(Agency.name == origin.agency))
     if agency is None:
-        agency = Agency(name=origin.agency, region_code=origin.region,
+        agency = Agency(name=origin.agency, region_code=origin.region or _region_from_name(origin.agency),
                         kind=origin.kind or checks.deadlines.infer_kind(origin.agency), created_at=now)
         session.add(agency)
         session.flush()
@@ -72,6 +76,12 @@ def _agency(session: Session, origin: Origin, now: datetime) -> Agency:
         if origin.kind and agency.kind != origin.kind:
             agency.kind = origin.kind
     return agency
+
+
+def _region_from_name(agency: str) -> str | None:
+    """The 行政区划代码 an agency's name implies (淮安市洪泽区教育局 → 320813), for sources that leave it out."""
+    region = region_from_agency_name(agency)
+    return region.code if region else None
 
 
 def agency_history(session: Session, agency_id: int, exclude_year: int | None) -> list[Record]:
@@ -90,41 +100,8 @@ def is_backlog(origin: Origin, year: int | None) -> bool:
     """A report about a year before the one being reported on now, found when the monitor first read its
     site: history, stored and checked (the dashboard shows it) but not alerted — adding sites must not flood
     subscribers with years of old reports."""
-    current = origin.seen_at.astimezone(CHINA).year - 1
+    current = origin.seen_at.astimezone(local_zone()).year - 1
     return origin.first_read and year is not None and year < current
-
-
-def _event(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime, *, quiet: bool = False,
-           **links: Any) -> bool:
-    """Record an event unless one with the same key exists (a `quiet` one is kept for the record and the
-    dashboard but goes to no subscriber). Returns whether it was new."""
-    if session.scalar(select(Event.id).where(Event.key == key)) is not None:
-        return False
-    # a concurrent writer adding the same key makes the flush fail; `ingest` then retries the whole step
-    event = Event(kind=kind, key=key, payload=payload, created_at=now, **links)
-    session.add(event)
-    session.flush()
-    if not quiet:
-        enqueue(session, event, now)
-    return True
-
-
-def enqueue(session: Session, event: Event, now: datetime) -> int:
-    """The outbox: a delivery for every active subscription the event matches, in the transaction that
-    stores the event — so an alert can be neither lost nor made twice. Subscriptions made later do not
-    receive it (no flood of history)."""
-    from notifier.matching import matches
-
-    agency = session.get(Agency, event.agency_id) if event.agency_id else None
-    count = 0
-    for subscription in session.scalars(select(Subscription).where(Subscription.active.is_(True),
-                                                                   Subscription.created_at <= now)):
-        if matches(subscription.scope, subscription.kinds, event.kind, event.payload,
-                   agency.name if agency else None, agency.region_code if agency else None):
-            session.add(Delivery(event_id=event.id, subscription_id=subscription.id, status="pending",
-                                 attempts=0, next_attempt_at=now))
-            count += 1
-    return count
 
 
 def _changed_cells(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -234,57 +211,59 @@ def _new_version(session: Session, data: bytes, digest: str, relative: str, orig
     events: list[str] = []
     links: dict[str, Any] = {"agency_id": agency.id, "document_id": document.id, "report_id": report.id}
     summary = {"agency": agency.name, "url": origin.url, "title": report.title, "year": report.year,
-               "sha256": digest, "error": error}
+               "sha256": digest, "error": error, "report_id": report.id}
     quiet = first_version and is_backlog(origin, report.year)
     if quiet:
         summary["backlog"] = True
     if first_version:
-        if _event(session, "NEW", f"NEW:{document.id}", summary, now, quiet=quiet, **links):
-            events.append("NEW")
+        if record_event(session, EventKind.NEW, f"NEW:{document.id}", summary, now, quiet=quiet, **links):
+            events.append(EventKind.NEW)
     else:
         before = previous_version.report.record if previous_version and previous_version.report else None
         payload = {**summary, "previous_sha256": previous_version.sha256 if previous_version else None,
                    "changes": _changed_cells(before, report.record)[:50]}
-        if _event(session, "REVISED", f"REVISED:{version.id}", payload, now, **links):
-            events.append("REVISED")
+        if record_event(session, EventKind.REVISED, f"REVISED:{version.id}", payload, now, **links):
+            events.append(EventKind.REVISED)
     if record is not None:
-        events += _findings(session, record, report, agency, previous_version, calendar, now, links, quiet=quiet)
+        events += _findings(session, record, report, agency, previous_version, calendar, now, links, quiet=quiet,
+                            url=origin.url)
     return IngestResult(document.id, version.id, report.id, created=True, events=events, error=error)
 
 
 def _findings(session: Session, record: Record, report: Report, agency: Agency,
               previous_version: DocumentVersion | None, calendar: Calendar | None, now: datetime,
-              links: dict[str, Any], *, quiet: bool = False) -> list[str]:
+              links: dict[str, Any], *, quiet: bool = False, url: str | None = None) -> list[str]:
     history = agency_history(session, agency.id, record.year)
     findings = checks.run(record, history=history, calendar=calendar, kind=agency.kind,
                           region=agency.region_code or "")
     decided = {row.fingerprint: row for row in session.scalars(
         select(FindingRow).join(Report).where(Report.agency_id == agency.id, Report.year == record.year,
-                                              FindingRow.status.in_(("dismissed", "confirmed"))))}
+                                              FindingRow.status.in_(DECIDED_STATUSES)))}
     events: list[str] = []
     for finding in findings:
         earlier = decided.get(finding.fingerprint)
         row = FindingRow(report_id=report.id, fingerprint=finding.fingerprint, rule=finding.rule,
                          severity=finding.severity, message=finding.message, evidence=finding.to_json(),
-                         status=earlier.status if earlier else "open",
+                         status=earlier.status if earlier else FindingStatus.OPEN.value,
                          decided_by=earlier.decided_by if earlier else None,
                          decided_at=earlier.decided_at if earlier else None, note=earlier.note if earlier else None)
         session.add(row)
         session.flush()
-        if earlier is not None and earlier.status == "dismissed":
+        if earlier is not None and earlier.status == FindingStatus.DISMISSED:
             continue  # a person said it is not a problem: never alert it again
-        kind = "LATE" if finding.rule == "LATE" else "FINDING"
+        kind = EventKind.LATE if finding.rule == "LATE" else EventKind.FINDING
         key = f"{kind}:{agency.id}:{record.year}:{finding.fingerprint}"
-        payload = {"agency": agency.name, "year": record.year, "title": record.title, **finding.to_json()}
+        payload = {"agency": agency.name, "year": record.year, "title": record.title, "report_id": report.id,
+                   "url": url, **finding.to_json()}
         if quiet:
             payload["backlog"] = True
-        if _event(session, kind, key, payload, now, quiet=quiet, finding_id=row.id, **links):
+        if record_event(session, kind, key, payload, now, quiet=quiet, finding_id=row.id, **links):
             events.append(kind)
     if previous_version is not None and previous_version.report is not None:
         current = {f.fingerprint for f in findings}
         for old in previous_version.report.findings:
-            if old.status == "open" and old.fingerprint not in current:
-                old.status = "resolved"
+            if old.status == FindingStatus.OPEN and old.fingerprint not in current:
+                old.status = FindingStatus.RESOLVED.value
                 old.decided_at = now
                 old.decided_by = "revision"
     return events
@@ -297,6 +276,7 @@ def mark_removed(sessions: sessionmaker[Session], url: str, at: datetime) -> boo
         if document is None or document.removed_at is not None:
             return False
         document.removed_at = at
-        return _event(session, "REMOVED", f"REMOVED:{document.id}:{sha256(str(document.last_seen).encode())[:12]}",
-                      {"agency": document.agency.name, "url": url, "title": document.title}, at,
-                      agency_id=document.agency_id, document_id=document.id)
+        key = f"REMOVED:{document.id}:{sha256(str(document.last_seen).encode())[:12]}"
+        return record_event(session, EventKind.REMOVED, key,
+                            {"agency": document.agency.name, "url": url, "title": document.title}, at,
+                            agency_id=document.agency_id, document_id=document.id)

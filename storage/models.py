@@ -218,6 +218,24 @@ class Subscription(Base):
     kinds: Mapped[list[Any]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # self-service sign-up (dashboard): web sign-ups wait, inactive, for the confirmation click (e-mail) or the
+    # robot's test message; `token_nonce` goes into every signed link, so a new nonce revokes the old links
+    origin: Mapped[str | None] = mapped_column(String(10))  # web / None (the command line)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    token_nonce: Mapped[str | None] = mapped_column(String(32))
+
+
+class SignupAttempt(Base):
+    """A sign-up asked for on the dashboard, for its rate limits: who asked (a keyed hash of the client
+    address) and for which address (a keyed hash) — never the addresses themselves."""
+
+    __tablename__ = "signup_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
 
 
 class Delivery(Base):

@@ -10,15 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import Calendar, missing
+from domain.time import local_zone
+from domain.vocabulary import EventKind
 
-from .ingest import CHINA, _event
+from .events import record_event
 from .models import Agency, Report, Site
 
 
 def sweep_deadlines(sessions: sessionmaker[Session], calendar: Calendar, now: datetime) -> list[str]:
     """Returns the agencies newly found missing, as 'agency/year'."""
     found: list[str] = []
-    local = now.astimezone(CHINA)
+    zone = local_zone()
+    local = now.astimezone(zone)
     with sessions() as session, session.begin():
         monitored = session.execute(select(Agency, Site).join(Site, Site.agency_id == Agency.id)).all()
         last_check: dict[int, tuple[Agency, datetime | None]] = {}
@@ -32,12 +35,12 @@ def sweep_deadlines(sessions: sessionmaker[Session], calendar: Calendar, now: da
                 due = calendar.due(year, agency.kind, agency.region_code or "")
                 if due.date >= local.date():
                     continue
-                if agency.created_at.astimezone(CHINA).date() > due.date:
+                if agency.created_at.astimezone(zone).date() > due.date:
                     break  # the monitor did not watch this deadline pass: no claim about that year
                 years = set(session.scalars(select(Report.year).where(Report.agency_id == agency.id)))
                 finding = missing(agency.name, year, due, now=local, found_years=[y for y in years if y],
-                                  last_successful_check=checked.astimezone(CHINA) if checked else None)
-                if finding is not None and _event(session, "MISSING", f"MISSING:{agency.id}:{year}",
+                                  last_successful_check=checked.astimezone(zone) if checked else None)
+                if finding is not None and record_event(session, EventKind.MISSING, f"MISSING:{agency.id}:{year}",
                                                   {"agency": agency.name, "year": year, **finding.to_json()},
                                                   now, agency_id=agency.id):
                     found.append(f"{agency.name}/{year}")

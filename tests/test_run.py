@@ -18,7 +18,7 @@ from conftest import free_port as _free_port
 from monitor_harness import CHAT, CHINA, Harness, make_harness
 from sqlalchemy import select, text
 
-from notifier.messages import render
+from notifier.messages import render_event
 from notifier.subscriptions import subscribe
 from sandbox.sites.world import SandboxReport
 from storage.models import Delivery, Event, MonitorState, Subscription
@@ -67,7 +67,7 @@ def test_run_end_to_end(tmp_path: Path) -> None:
 
         assert harness.wait_for(lambda: arrived("【新报告】"), POLL + 60), harness.output()[-3000:]
         assert time.monotonic() - published <= POLL + 60
-        assert harness.wait_for(lambda: arrived("T3-BALANCE"), 30)
+        assert harness.wait_for(lambda: arrived("表三勾稽关系不平"), 30)  # the rule by its Chinese name
 
         # the Bot API fails for a while: the alert is retried with backoff (1, 2 min) and arrives once
         harness.telegram.fail_next(502, calls=2)
@@ -172,7 +172,7 @@ def test_kill_9_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
             rows = session.execute(select(Event, Delivery).join(Delivery, Delivery.event_id == Event.id)
                                    .join(Subscription, Subscription.id == Delivery.subscription_id)
                                    .where(Delivery.status != "cancelled")).all()
-            expected = [render(event.kind, event.payload) for event, _ in rows]
+            expected = [render_event(session, event) for event, _ in rows]
             jobs = [r[0] for r in session.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id"))]
             state = session.get(MonitorState, "daemon")
         assert len(expected) >= 10, "too little happened to test anything"

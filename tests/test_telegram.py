@@ -110,9 +110,11 @@ def test_subscribe_through_the_bot_and_receive_exactly_ones_own_alerts(world: di
     to_1001 = emulator.messages_to(1001)
     alerts_1001 = [m for m in to_1001 if "【" in m]
     assert len(alerts_1001) == 2 and all("淮安市洪泽区人民政府" in m for m in alerts_1001)
-    assert any("T4-BLOCK" in m and "表四" in m for m in alerts_1001)
+    # the rule by its Chinese name, the link and the report's number for /report
+    assert any("表四复议诉讼数字不平" in m and "链接：https://x.example/0" in m and "/report " in m
+               for m in alerts_1001)
     alerts_1002 = [m for m in emulator.messages_to(1002) if "【" in m]
-    assert any("T4-BLOCK" in m for m in alerts_1002)
+    assert any("表四复议诉讼数字不平" in m for m in alerts_1002) and not any("T4-BLOCK" in m for m in alerts_1002)
     assert not any("【新报告】" in m for m in alerts_1002)  # it chose no new-report alerts
     assert len(to_1001) + len(emulator.messages_to(1002)) - queued == len(  # nothing else, nothing twice
         [m for m in to_1001 + emulator.messages_to(1002) if "【" not in m])

@@ -64,9 +64,10 @@ class AnnualReportSpider(scrapy.Spider):
             yield request
 
     def start_requests(self) -> Iterator[scrapy.Request]:
-        from monitor.config import Settings
-
-        self.state = self.crawler.nianbao_state = CrawlState(Settings.from_env())  # type: ignore[attr-defined]
+        settings = self.crawler.settings.get("NIANBAO_SETTINGS")
+        if settings is None:
+            raise RuntimeError("the NIANBAO_SETTINGS Scrapy setting is missing: crawl through `nianbao crawl`")
+        self.state = self.crawler.nianbao_state = CrawlState(settings)  # type: ignore[attr-defined]
         profiles = load_registry(self.registry_location)
         if self.only_sites:
             profiles = [p for p in profiles if p.key in self.only_sites]

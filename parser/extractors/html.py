@@ -7,6 +7,8 @@ import re
 import lxml.html
 from lxml import etree
 
+from domain.time import iso_date
+
 from ..cells import squash
 from ..document import Document, Row
 from ..errors import CorruptDocument
@@ -119,9 +121,9 @@ def _content_root(doc: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     return body if body is not None else doc
 
 
-def _iso(match: re.Match[str]) -> str:
+def _iso(match: re.Match[str]) -> str | None:
     y, m, d = (int(g) for g in match.groups()[:3])
-    return f"{y:04d}-{m:02d}-{d:02d}"
+    return iso_date(f"{y:04d}-{m:02d}-{d:02d}")  # None for a printed 2023-02-30: no date is better than a wrong one
 
 
 def _published(doc: lxml.html.HtmlElement) -> str | None:
