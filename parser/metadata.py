@@ -20,10 +20,12 @@ _MONTH_DAY = r"(\d{1,2}|[一二三四五六七八九十]{1,3})"
 _CN_DATE = re.compile(_YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
 _SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
+# the day's 日 as OCR reads it too (日 → 月, 目, 曰): a date's parts are told by their order, not the marker
+_DAY = r"[日曰目月]"
 _PERIOD = re.compile(
     r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY
-    + r"日?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY
-    + r"[^\d年月日。]?日")  # one stray character OCR put before 日 ("31有日")
+    + _DAY + r"?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY
+    + r"[^\d年月日。]?" + _DAY)  # and one stray character OCR put before it ("31有日")
 _SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 _INLINE_HEADINGS = {
     "overview": re.compile(r"[一1][、.．](总体情况|概述|基本情况)"),
