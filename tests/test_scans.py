@@ -140,3 +140,24 @@ def test_a_missing_section_in_a_scan_is_a_warning_not_an_error() -> None:
     scanned = replace(record, source=replace(record.source, ocr=True,
                                              uncertain={f"sections/{k}": "" for k in missing}))
     assert {f.severity for f in checks.run(scanned) if f.rule == "SECTIONS-MISSING"} == {"warning"}
+
+
+def test_generated_scans_look_like_real_ones() -> None:
+    import io
+
+    import pypdfium2
+
+    spec = generate(random.Random(11))
+    for kind, how in SCAN_KINDS.items():
+        data = render_scan(spec, random.Random(4), kind=kind)
+        assert b"/DCTDecode" in data  # JPEG pages
+        pdf = pypdfium2.PdfDocument(io.BytesIO(data))
+        try:
+            page = pdf[len(pdf) - 1]
+            pixels = page.render(scale=1).to_numpy().astype(int)
+            dpi = page.get_objects().__next__().get_px_size()[0] / (page.get_width() / 72)
+        finally:
+            pdf.close()
+        assert how.dpi[0] - 2 <= dpi <= how.dpi[1] + 2
+        reddish = ((pixels[:, :, 2] - pixels[:, :, 0]) > 80).sum()  # BGR: red well above blue
+        assert (reddish > 200) == (how.seal and how.colour), kind
