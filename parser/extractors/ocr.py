@@ -1,6 +1,8 @@
-"""Scanned PDFs and images: deskew, find the ruled table grid with OpenCV, OCR the page once with
-tesseract (chi_sim), and put each recognised word into the grid cell that holds it, so numbers land in the
-right row and column. Running text outside the tables becomes paragraphs, in reading order."""
+"""Scanned PDFs and images: the red channel of colour scans (the seal reads as paper), deskew, find the ruled
+table grid with OpenCV, OCR the despeckled page once with tesseract (chi_sim) and put each recognised word
+into the grid cell that holds it; then read every figure cell on its own by two models, with confidence, so
+numbers land in the right row and column and each says how sure it is (`Row.confidence`). Running text
+outside the tables becomes paragraphs, in reading order."""
 
 from __future__ import annotations
 
@@ -436,7 +438,7 @@ def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell
             texts[cell], confidence[cell] = UNREADABLE, 0.0
 
 
-def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int, list[str]]:
+def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int]:
     gray = deskew(gray)
     tables, rules = find_tables(gray)
     clean = gray.copy()
@@ -446,7 +448,6 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
     words = _ocr_words(_despeckled_page(clean), deadline)
     placed: set[int] = set()
     items: list[tuple[float, Row]] = []
-    uncertain: list[str] = []
     for t, cells in enumerate(tables):
         n_rows = max(c.row + c.rowspan for c in cells)
         n_cols = max(c.col + c.colspan for c in cells)
@@ -486,7 +487,7 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
             items.append((min(w.y for w in line_words), Row((text,), page=page_no,
                                                             confidence=(min(w.conf for w in line_words),))))
     items.sort(key=lambda item: item[0])
-    return [row for _, row in items], len(tables), uncertain
+    return [row for _, row in items], len(tables)
 
 
 def _to_gray(image: Image.Image) -> np.ndarray:
@@ -523,9 +524,9 @@ def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limit
     _check_tesseract()
     deadline = time.monotonic() + limits.seconds
     workers = max(1, min(os.cpu_count() or 1, 2))
-    results: list[tuple[list[Row], int, list[str]]] = []
+    results: list[tuple[list[Row], int]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        in_flight: list[Future[tuple[list[Row], int, list[str]]]] = []
+        in_flight: list[Future[tuple[list[Row], int]]] = []
         for page_no, gray in enumerate(pages, start=1):
             in_flight.append(pool.submit(read_page, gray, page_no, 0, deadline))
             del gray
@@ -534,14 +535,11 @@ def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limit
         results.extend(future.result() for future in in_flight)
     rows: list[Row] = []
     tables = 0
-    uncertain: list[str] = []
-    for page_rows, table_count, page_uncertain in results:
+    for page_rows, table_count in results:
         rows.extend(replace(r, table=None if r.table is None else r.table + tables) for r in page_rows)
         tables += table_count
-        uncertain.extend(page_uncertain)
-    document = Document(format=fmt, rows=rows, pages=count, ocr=True)
-    document.meta["ocr_uncertain"] = "\n".join(uncertain)
-    return document
+    # how sure each reading was travels in Row.confidence; the template readers turn it into record paths
+    return Document(format=fmt, rows=rows, pages=count, ocr=True)
 
 
 def extract_scanned_pdf(data: bytes, limits: Limits) -> Document:
