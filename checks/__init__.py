@@ -8,6 +8,7 @@ Deadline rules (LATE, MISSING, BACKDATED) need dated evidence from the crawler a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 
@@ -50,11 +51,49 @@ def _same_agency(record: Record, others: Sequence[Record]) -> list[Record]:
     return [r for r in others if r is not record and r.agency == record.agency and r.year != record.year]
 
 
+_METADATA_EVIDENCE = {
+    "YEAR-MISMATCH": ("year", "dates/period_start", "dates/period_end"),
+    "DATE-ORDER": ("year", "dates/signed"),
+}
+
+
+def rests_on(record: Record, finding: Finding) -> set[str]:
+    """The record paths ("requests/total/natural_person", "dates/signed", "sections/review") a finding's
+    evidence was read from: its own cell and every operand of its expression (an operand names a column of
+    the finding's row or a row of its column)."""
+    if finding.rule == "SECTIONS-MISSING":
+        return {f"sections/{finding.expected}"}
+    if finding.rule in _METADATA_EVIDENCE:
+        return set(_METADATA_EVIDENCE[finding.rule])
+    if finding.table is None or finding.row is None:
+        return set()
+    table = record.tables.get(finding.table) or {}
+    row = table.get(finding.row)
+    paths = {f"{finding.table}/{finding.row}/{finding.column}"} if finding.column else \
+        {f"{finding.table}/{finding.row}/{column}" for column in (row if isinstance(row, dict) else {})}
+    for operand in re.findall(r"[a-z_]+", finding.expression or ""):
+        if isinstance(row, dict) and operand in row:
+            paths.add(f"{finding.table}/{finding.row}/{operand}")
+        elif operand in table and finding.column:
+            paths.add(f"{finding.table}/{operand}/{finding.column}")
+    return paths
+
+
 def _downgrade_ocr(record: Record, findings: Iterator[Finding]) -> Iterator[Finding]:
-    """Figures read by OCR are never by themselves the basis of an error: a scan's errors are warnings."""
+    """A finding whose evidence OCR read is an error only when every value it rests on was read with high
+    confidence (two readings that agree); otherwise a person must look first: a warning."""
     for finding in findings:
-        if record.source.ocr and finding.severity == "error" and finding.table is not None:
-            yield finding.with_severity("warning", "（数字由扫描件识别，请对照原件核实）")
+        if not (record.source.ocr and finding.severity == "error"):
+            yield finding
+            continue
+        evidence = rests_on(record, finding)
+        if finding.table is not None and not evidence:
+            evidence = {finding.table}  # evidence we cannot name: not proven sure
+            doubtful = True
+        else:
+            doubtful = any(path in record.source.uncertain for path in evidence)
+        if doubtful:
+            yield finding.with_severity("warning", "（依据的内容由扫描件识别且把握不大，请对照原件核实）")
         else:
             yield finding
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .context import Context
 from .finding import Finding
-from .labels import SECTION, num
+from .labels import APPLICANT, PROACTIVE_FIELD, PROACTIVE_ROW, REQUEST_ROW, REVIEW_BLOCK, REVIEW_COLUMN, SECTION, num
 
 _SENTENCE = re.compile(r"[^。；;！!？?\n]+[。；;！!？?]?")
 _CN_ORDINAL = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "十一": 11,
@@ -186,8 +186,34 @@ def label_misnumbered(ctx: Context) -> Iterator[Finding]:
             previous, previous_label = ordinal, label
 
 
+_TABLE_NAME = {"proactive": "表二", "requests": "表三", "review": "表四"}
+_METADATA_NAME = {"year": "标题中的年度", "dates/signed": "落款日期", "dates/period_start": "统计期限",
+                  "dates/period_end": "统计期限"}
+
+
+def describe_uncertain(path: str, read: str) -> str | None:
+    """One doubtful OCR reading as a reader of the printed report would find it:
+    表三 “予以公开”行 “自然人”列：读作 71，把握不大."""
+    reading = f"读作 {read}，把握不大" if read else "未能读出"
+    parts = path.split("/")
+    if parts[0] in _TABLE_NAME and len(parts) >= 3:
+        table, row, column = parts[0], "/".join(parts[1:-1]), parts[-1]
+        if table == "requests":
+            row_name, column_name = REQUEST_ROW.get(row, row).split("·")[-1], APPLICANT.get(column, column)
+            return f"表三 “{row_name}”行 “{column_name}”列：{reading}"
+        if table == "review":
+            return f"表四 “{REVIEW_BLOCK.get(row, row)}” “{REVIEW_COLUMN.get(column, column)}”列：{reading}"
+        row_name = row.removeprefix("extra/") if row.startswith("extra/") else PROACTIVE_ROW.get(row, row)
+        return f"表二 “{row_name}”行 “{PROACTIVE_FIELD.get(column, column)}”列：{reading}"
+    if path in _METADATA_NAME:
+        return f"{_METADATA_NAME[path]}：{reading}"
+    return None  # a section not found: reported by SECTIONS-MISSING itself
+
+
 def ocr_uncertain(ctx: Context) -> Iterator[Finding]:
-    cells = ctx.record.source.low_confidence_cells
+    source = ctx.record.source
+    described = [d for d in (describe_uncertain(p, r) for p, r in source.uncertain.items()) if d]
+    cells = list(dict.fromkeys(described)) + [c for c in source.low_confidence_cells if c not in described]
     if cells:
         yield ctx.finding("OCR-UNCERTAIN", "notice",
                           f"扫描件中有{len(cells)}处识别把握不大，请对照原件核对：" + "；".join(cells[:10]),

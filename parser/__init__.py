@@ -166,6 +166,7 @@ def build_record(document: Document) -> Record:
             block_labels=tuple(tables.block_labels),
             ocr=document.ocr,
             low_confidence_cells=tuple(c for c in document.meta.get("ocr_uncertain", "").split("\n") if c),
+            uncertain={**meta.uncertain, **tables.uncertain},
         ),
     )
 

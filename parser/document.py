@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# An OCR reading at or above this confidence (0–100) is taken as read; below it, a person should look.
+SURE_CONFIDENCE = 85.0
+
 
 @dataclass(frozen=True)
 class Row:
     cells: tuple[str | None, ...]
     page: int | None = None
     table: int | None = None  # index of the table in the document, None for running text
+    # OCR only: how sure the recogniser was of each cell (0–100), None where nothing was read
+    confidence: tuple[float | None, ...] | None = None
 
     @property
     def text(self) -> str:

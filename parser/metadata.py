@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.time import iso_date
 
 from .cells import fold
-from .document import Document
+from .document import SURE_CONFIDENCE, Document
 from .labels import SECTION_PATTERNS
 from .record import SECTION_KEYS, Dates
 
@@ -20,9 +21,12 @@ _CN_DATE = re.compile(_YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日"
 _SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
 _SIGNED_AFTER_AGENCY = re.compile(r"^(\D{2,40}?)" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
+# the day's 日 as OCR reads it too (日 → 月, 目, 曰): a date's parts are told by their order, not the marker
+_DAY = r"[日曰目月]"
 _PERIOD = re.compile(
     r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY
-    + r"日?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
+    + _DAY + r"?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY
+    + r"[^\d年月日。]?" + _DAY)  # and one stray character OCR put before it ("31有日")
 _SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 _INLINE_HEADINGS = {
     "overview": re.compile(r"[一1][、.．](总体情况|概述|基本情况)"),
@@ -160,6 +164,31 @@ def find_signed(doc: Document) -> str | None:
     return None
 
 
+# The six headings as the national formats print them: an OCR'd heading whose ordinal was misread
+# (四、 → 由、) is recognised by its wording.
+NATIONAL_HEADINGS = {
+    "overview": "总体情况",
+    "proactive": "主动公开政府信息情况",
+    "requests": "收到和处理政府信息公开申请情况",
+    "review": "政府信息公开行政复议、行政诉讼情况",
+    "problems": "存在的主要问题及改进情况",
+    "other": "其他需要报告的事项",
+}
+_ANY_ORDINAL = re.compile(r"^.{0,2}?[、.．,，]")
+
+
+def _national_heading(line: str) -> str | None:
+    body = _ANY_ORDINAL.sub("", line, count=1)
+    if body == line:
+        # the ordinal lost altogether: only the national wording itself, exactly, is a heading
+        return next((key for key, heading in NATIONAL_HEADINGS.items() if line == heading), None)
+    for key, heading in NATIONAL_HEADINGS.items():
+        if abs(len(body) - len(heading)) <= 3 and \
+                difflib.SequenceMatcher(None, body, heading).ratio() >= 0.8:
+            return key
+    return None
+
+
 def find_sections(doc: Document) -> dict[str, bool]:
     found = dict.fromkeys(SECTION_KEYS, False)
     for row in doc.rows:
@@ -167,6 +196,11 @@ def find_sections(doc: Document) -> dict[str, bool]:
         if len(cells) != 1:
             continue
         line = fold(cells[0])
+        if doc.ocr and len(line) <= 30 and row.table is None:
+            key_ = _national_heading(line)
+            if key_ is not None:
+                found[key_] = True
+                continue
         if len(line) > 45 or not _SECTION_ORDINAL.match(line):
             continue
         for key in SECTION_KEYS:
@@ -189,6 +223,40 @@ class Metadata:
     year: int | None
     dates: Dates
     sections: dict[str, bool]
+    uncertain: dict[str, str] = field(default_factory=dict)  # OCR: "dates/signed" → the line it was read from
+
+
+def _read_surely(doc: Document, text: str) -> bool:
+    """Whether the OCR'd line(s) holding `text` were read with high confidence."""
+    wanted = _compact(text)
+    found = False
+    for row in doc.rows:
+        if row.table is not None or wanted not in _compact(row.text):
+            continue
+        found = True
+        if any(c is not None and c < SURE_CONFIDENCE for c in row.confidence or ()):
+            return False
+    return found
+
+
+def _ocr_doubts(doc: Document, title: str | None, dates: Dates, sections: dict[str, bool]) -> dict[str, str]:
+    """What a finding about the year, the dates or the sections would rest on that OCR did not read surely.
+    A section OCR did not find is never sure to be missing: its heading may be what was misread."""
+    doubts: dict[str, str] = {}
+    if title and not _read_surely(doc, title):
+        doubts["year"] = title
+    text = _compact(doc.full_text())
+    period = _PERIOD.search(text)
+    if (dates.period_start or dates.period_end) and period and not _read_surely(doc, period.group(0)[-12:]):
+        doubts["dates/period_start"] = doubts["dates/period_end"] = period.group(0)
+    if dates.signed:
+        line = next((p for p in reversed(doc.paragraphs()) if _SIGNED_LINE.match(_compact(p))), dates.signed)
+        if not _read_surely(doc, line):
+            doubts["dates/signed"] = line
+    for key, present in sections.items():
+        if not present:
+            doubts[f"sections/{key}"] = ""
+    return doubts
 
 
 def read_metadata(doc: Document) -> Metadata:
@@ -196,5 +264,6 @@ def read_metadata(doc: Document) -> Metadata:
     period_start, period_end = find_period(doc.full_text())
     dates = Dates(signed=find_signed(doc), published=doc.meta.get("published"),
                   period_start=period_start, period_end=period_end)
+    sections = find_sections(doc)
     return Metadata(title=title, agency=find_agency(doc, title), year=find_year(title, dates, doc), dates=dates,
-                    sections=find_sections(doc))
+                    sections=sections, uncertain=_ocr_doubts(doc, title, dates, sections) if doc.ocr else {})

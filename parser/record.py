@@ -46,6 +46,9 @@ class Source:
     block_labels: tuple[str, ...] = ()
     ocr: bool = False
     low_confidence_cells: tuple[str, ...] = ()
+    # OCR: values not read with high confidence, by record path ("requests/granted/natural_person",
+    # "dates/signed", "sections/review") → the text as read; findings resting on them are never errors
+    uncertain: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class Source:
             "block_labels": list(self.block_labels),
             "ocr": self.ocr,
             "low_confidence_cells": list(self.low_confidence_cells),
+            "uncertain": dict(self.uncertain),
             "text": self.text,
         }
 
@@ -68,6 +72,7 @@ class Source:
             block_labels=tuple(data.get("block_labels", ())),
             ocr=bool(data.get("ocr", False)),
             low_confidence_cells=tuple(data.get("low_confidence_cells", ())),
+            uncertain=dict(data.get("uncertain") or {}),
         )
 
 

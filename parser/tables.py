@@ -6,12 +6,13 @@ left, its value cells on the right, and each label is matched against the vocabu
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .cells import fold, is_blank, is_number, parse_number, unit_of
-from .document import Document, Row
+from .document import SURE_CONFIDENCE, Document, Row
 from .labels import (
     APPLICANT_COLUMNS,
     DEFAULT_PROACTIVE_FIELDS,
@@ -38,6 +39,17 @@ class SplitRow:
     labels: list[str]
     values: list[str]  # raw value cells, "" for a printed-empty cell
     row: Row
+    confidence: list[float | None] = field(default_factory=list)  # OCR: one per value, else empty
+
+    def sure(self, index: int) -> bool:
+        """Whether value `index` (negative from the end) was read surely (always, for text formats)."""
+        if not self.confidence:
+            return True
+        try:
+            conf = self.confidence[index]
+        except IndexError:
+            return True
+        return conf is None or conf >= SURE_CONFIDENCE
 
     @property
     def label(self) -> str:
@@ -57,20 +69,28 @@ def split_row(row: Row, *, ocr: bool = False) -> SplitRow:
             continue
         if ocr and not _CJK.search(cell) and len(re.findall(r"[A-Za-z]", cell)) < 4:
             continue  # an unreadable figure, not a label
+        if ocr and len(fold(cell)) == 1:
+            continue  # one character: a figure misread (1 as 工, 0 as 口); no label of the formats is that short
         last_label = i
     labels = [c for c in cells[: last_label + 1] if c and not is_blank(c)]
     values = [c for c in cells[last_label + 1:] if c is not None]
+    certainty = list(row.confidence or ())
+    confidence = [certainty[i] if i < len(certainty) else None
+                  for i in range(last_label + 1, len(cells)) if cells[i] is not None] if certainty else []
+    label_confidence = certainty[last_label] if 0 <= last_label < len(certainty) else None
     if labels and not values:
         match = _LABEL_WITH_NUMBER.match(labels[-1])
         if match and len(labels) > 0:
             labels[-1], number = match.groups()
             values = [number]
+            confidence = [label_confidence] if certainty else []
     elif labels:
         match = _LABEL_WITH_NUMBER.match(labels[-1])
         if match and len(fold(match.group(1))) >= 2:
             labels[-1], number = match.groups()
             values = [number, *values]
-    return SplitRow(labels, values, row)
+            confidence = [label_confidence, *confidence] if certainty else []
+    return SplitRow(labels, values, row, confidence)
 
 
 def _number(raw: str | None, ocr: bool) -> int | float | None:
@@ -78,6 +98,20 @@ def _number(raw: str | None, ocr: bool) -> int | float | None:
         return parse_number(raw, ocr=ocr)
     except ValueError:
         return None
+
+
+def _take(split: SplitRow, index: int | None, ocr: bool, path: str, uncertain: dict[str, str]) -> int | float | None:
+    """Value `index` of a row as a number; an OCR reading that was not sure (or is no number, or is missing)
+    is noted under its record path with the text as read, for a person to look at."""
+    if index is None:
+        if ocr:
+            uncertain[path] = ""
+        return None
+    raw = split.values[index]
+    value = _number(raw, ocr)
+    if ocr and (not split.sure(index) or (value is None and not is_blank(raw) and fold(raw))):
+        uncertain[path] = raw
+    return value
 
 
 def _numeric_count(split: SplitRow, ocr: bool) -> int:
@@ -90,6 +124,7 @@ class TableRead:
     tables: dict[str, Any] = field(default_factory=dict)
     table_pages: dict[str, int | None] = field(default_factory=dict)
     block_labels: list[str] = field(default_factory=list)
+    uncertain: dict[str, str] = field(default_factory=dict)  # "requests/granted/natural_person" → text as read
 
 
 def detect_template(doc: Document) -> str | None:
@@ -111,7 +146,8 @@ def detect_template(doc: Document) -> str | None:
 # ---------------------------------------------------------------- 表三 requests
 
 
-def _read_requests(splits: list[SplitRow], template: str | None, ocr: bool) -> tuple[dict[str, Any], int, int]:
+def _read_requests(splits: list[SplitRow], template: str | None, ocr: bool,
+                   uncertain: dict[str, str]) -> tuple[dict[str, Any], int, int]:
     """Returns the table, the index of its first row and the index after its last row (or -1, -1)."""
     start = next((i for i, s in enumerate(splits)
                   if match_request_row(s.specific or s.label) == "new" and _numeric_count(s, ocr) >= 1), -1)
@@ -145,9 +181,11 @@ def _read_requests(splits: list[SplitRow], template: str | None, ocr: bool) -> t
                 continue
         if key in table:
             continue
-        values = split.values[-7:] if len(split.values) > 7 else split.values
-        values = values + [""] * (7 - len(values)) if len(values) < 7 else values
-        table[key] = {col: _number(v, ocr) for col, v in zip(APPLICANT_COLUMNS, values, strict=True)}
+        count = len(split.values)
+        indices: list[int | None] = list(range(count - 7, count)) if count >= 7 else \
+            [*range(count), *([None] * (7 - count))]
+        table[key] = {col: _take(split, i, ocr, f"requests/{key}/{col}", uncertain)
+                      for col, i in zip(APPLICANT_COLUMNS, indices, strict=True)}
         pointer = REQUEST_KEYS.index(key) + 1
         end = i + 1
         if key == "carried_forward":
@@ -168,8 +206,9 @@ def _next_in_order(pointer: int, template: str | None, table: dict[str, Any]) ->
 # ---------------------------------------------------------------- 表四 review
 
 
-def _read_review(splits: list[SplitRow], start: int, ocr: bool) -> tuple[dict[str, Any], int | None]:
-    collected: list[str] = []
+def _read_review(splits: list[SplitRow], start: int, ocr: bool,
+                 uncertain: dict[str, str]) -> tuple[dict[str, Any], int | None]:
+    collected: list[tuple[SplitRow, int]] = []
     page = None
     for split in splits[max(start, 0):]:
         numeric = _numeric_count(split, ocr)
@@ -180,13 +219,13 @@ def _read_review(splits: list[SplitRow], start: int, ocr: bool) -> tuple[dict[st
         if collected or len(split.values) >= 5:
             if page is None:
                 page = split.row.page
-            collected.extend(split.values)
+            collected.extend((split, i) for i in range(len(split.values)))
             if len(collected) >= 15:
                 break
     if len(collected) < 15:
         return {}, None
-    numbers = [_number(v, ocr) for v in collected[:15]]
-    table = {block: dict(zip(REVIEW_COLUMNS, numbers[5 * b: 5 * b + 5], strict=True))
+    table = {block: {column: _take(*collected[5 * b + c], ocr, f"review/{block}/{column}", uncertain)
+                     for c, column in enumerate(REVIEW_COLUMNS)}
              for b, block in enumerate(REVIEW_BLOCKS)}
     return table, page
 
@@ -194,8 +233,8 @@ def _read_review(splits: list[SplitRow], start: int, ocr: bool) -> tuple[dict[st
 # ---------------------------------------------------------------- 表二 proactive
 
 
-def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) -> tuple[dict[str, Any], list[str],
-                                                                                         int | None]:
+def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool,
+                    uncertain: dict[str, str]) -> tuple[dict[str, Any], list[str], int | None]:
     defaults = DEFAULT_PROACTIVE_FIELDS.get(template, {})
     table: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -227,7 +266,8 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) 
             continue
         if not split.values or not split.labels:
             continue
-        key = match_proactive_row(fold(split.labels[0]))
+        key = match_proactive_row(fold(split.labels[0])) or (_fuzzy_proactive_row(fold(split.labels[0]))
+                                                               if ocr else None)
         if key is None and continued is not None and fold(continued[1] + split.labels[0]) in PROACTIVE_LABELS:
             # a label printed over two lines that came out as two rows ("其他对外管理" / "服务事项")
             if any(v is not None for f, v in table.get(continued[0], {}).items() if f != "amount_unit"):
@@ -248,24 +288,29 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) 
         if page is None:
             page = split.row.page
         row_fields = _fields_for(key, fields, defaults)
-        values = split.values
-        printed = [v for v in values if not is_blank(v)]
-        if row_fields and len(values) > len(row_fields) and len(printed) == len(row_fields):
-            values = printed  # an empty column from a header cell split in two ("采购项目数 | 量")
-        values = values[: len(row_fields)] if row_fields else values
+        positions = list(range(len(split.values)))  # which of the row's values feed the fields, in order
+        printed = [i for i in positions if not is_blank(split.values[i])]
+        if row_fields and len(positions) > len(row_fields) and len(printed) == len(row_fields):
+            positions = printed  # an empty column from a header cell split in two ("采购项目数 | 量")
+        positions = positions[: len(row_fields)] if row_fields else positions
+        values = [split.values[i] for i in positions]
         record_row: dict[str, Any] = {}
-        for name_, raw in zip(row_fields, values, strict=False):
-            record_row[name_] = _number(raw, ocr)
+        place = f"proactive/{key}" if key is not None else f"proactive/extra/{name}"
+        row_uncertain: dict[str, str] = {}
+        for index, name_ in zip(positions, row_fields, strict=False):
+            record_row[name_] = _take(split, index, ocr, f"{place}/{name_}", row_uncertain)
         for name_ in row_fields[len(values):]:
             record_row[name_] = None
         if key is None:
             if group == "other_services" or template == "2019" or fields:
                 extra[name] = record_row
+                uncertain.update(row_uncertain)
                 if group == "other_services" and "other_services" not in table:
                     table["other_services"] = {f: None for f in defaults.get("other_services", ())}
             continue
         if key in table:
             continue
+        uncertain.update(row_uncertain)
         if key == "procurement":
             unit = header_unit or next((u for u in (unit_of(v) for v in split.values if v) if u), None)
             record_row["amount_unit"] = unit
@@ -273,6 +318,18 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool) 
     if extra:
         table["extra"] = extra
     return table, block_labels, page
+
+
+# 表二's row names as the national formats print them, for labels OCR misread (行政处罚 → 信息行政小罚)
+_PROACTIVE_NAMES = {"规章": "rules", "规范性文件": "normative_documents", "行政规范性文件": "normative_documents",
+                    "行政许可": "licensing", "其他对外管理服务事项": "other_services", "行政处罚": "punishment",
+                    "行政强制": "coercion", "行政事业性收费": "fees", "政府集中采购": "procurement"}
+
+
+def _fuzzy_proactive_row(label: str) -> str | None:
+    scored = [(difflib.SequenceMatcher(None, label, name).ratio(), key) for name, key in _PROACTIVE_NAMES.items()]
+    ratio, key = max(scored)
+    return key if ratio >= 0.6 else None
 
 
 def _unit_in(header: str) -> str | None:
@@ -368,14 +425,14 @@ def read_tables(doc: Document) -> TableRead:
             result.tables["legacy_cumulative"] = cumulative
         result.table_pages["legacy"] = page
         return result
-    requests, start, end = _read_requests(splits, template, doc.ocr)
+    requests, start, end = _read_requests(splits, template, doc.ocr, result.uncertain)
     if template is None and requests:
         template = "2021" if any(k in requests for k in OTHER_SUBROWS) else "2019"
         result.template = template
     if template is None:
         return result
-    proactive, block_labels, proactive_page = _read_proactive(splits, start, template, doc.ocr)
-    review, review_page = _read_review(splits, end, doc.ocr) if end >= 0 else ({}, None)
+    proactive, block_labels, proactive_page = _read_proactive(splits, start, template, doc.ocr, result.uncertain)
+    review, review_page = _read_review(splits, end, doc.ocr, result.uncertain) if end >= 0 else ({}, None)
     result.tables = {"proactive": proactive, "requests": requests, "review": review}
     result.block_labels = block_labels or [
         r.text for r in doc.rows if re.fullmatch(r"第二十条第\(.{1,3}\)项", fold(r.text))]

@@ -70,12 +70,13 @@ def test_amounts_are_compared_rounding_aware() -> None:
     assert not _close(7730.28, 7730.3, decimals=2)
 
 
-def test_ocr_figures_never_make_an_error_by_themselves() -> None:
+def test_ocr_figures_read_unsurely_never_make_an_error() -> None:
     from dataclasses import replace
 
     planted = PLANTS["T4-BLOCK"](_clean_spec(3), random.Random(2))
     assert planted is not None
     record = parse(render_html(planted.spec))
-    scanned = replace(record, source=replace(record.source, ocr=True, low_confidence_cells=("page 2: 5?",)))
+    scanned = replace(record, source=replace(record.source, ocr=True,
+                                             uncertain={f"review/{planted.row}/{planted.column}": "5"}))
     findings = checks.run(scanned)
     assert {f.rule: f.severity for f in findings} == {"T4-BLOCK": "warning", "OCR-UNCERTAIN": "notice"}

@@ -16,7 +16,7 @@ from sandbox.reportgen import generate, render_docx, render_scan
 from sandbox.reportgen.render_pdf import render_pdf
 from sandbox.reportgen.render_scan import scan_pages
 
-SCANS = 14
+SCANS = 4  # scans of every kind, rendered real records and planted errors: tests/test_scans.py
 
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
 needs_soffice = pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")

@@ -1,6 +1,8 @@
-"""Scanned PDFs and images: deskew, find the ruled table grid with OpenCV, OCR the page once with
-tesseract (chi_sim), and put each recognised word into the grid cell that holds it, so numbers land in the
-right row and column. Running text outside the tables becomes paragraphs, in reading order."""
+"""Scanned PDFs and images: the red channel of colour scans (the seal reads as paper), deskew, find the ruled
+table grid with OpenCV, OCR the despeckled page once with tesseract (chi_sim) and put each recognised word
+into the grid cell that holds it; then read every figure cell on its own by two models, with confidence, so
+numbers land in the right row and column and each says how sure it is (`Row.confidence`). Running text
+outside the tables becomes paragraphs, in reading order."""
 
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ import re
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
 import pytesseract
 from PIL import Image
 
-from ..cells import is_number, squash
+from ..cells import is_number, parse_number, squash
 from ..document import Document, Row
 from ..errors import CorruptDocument, LimitExceeded, ParseTimeout, UnsupportedFormat
 from ..limits import Limits
@@ -61,11 +65,23 @@ def _check_tesseract() -> None:
         raise UnsupportedFormat("scanned document needs tesseract's chi_sim language (tesseract-ocr-chi-sim)")
 
 
+def _paper_level(gray: np.ndarray) -> float:
+    """The grey level between print and paper (Otsu over the page): lighter marks — a seal's ring in the red
+    channel, JPEG haze, scanner noise — are paper."""
+    level, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # halfway from Otsu's level to white: the soft edges of strokes in a blurred 150-dpi scan stay print
+    return (float(level) + 255) / 2
+
+
 def _binary(gray: np.ndarray) -> np.ndarray:
-    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12)
+    local = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12)
+    local[gray > _paper_level(gray)] = 0
+    return local
 
 
 def _line_masks(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical rules. (Closing gaps before opening was tried: it joins text strokes into
+    "rules" that cut label cells apart.)"""
     height, width = binary.shape
     horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
                                                                                     (max(width // 35, 20), 1)))
@@ -74,41 +90,59 @@ def _line_masks(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return horizontal, vertical
 
 
-def deskew(gray: np.ndarray) -> np.ndarray:
-    """Straighten a page by the angle of its long horizontal rules (table lines), if it has any."""
-    binary = _binary(gray)
-    horizontal, _ = _line_masks(binary)
-    lines = cv2.HoughLinesP(horizontal, 1, math.pi / 1800, threshold=200, minLineLength=gray.shape[1] // 6,
-                            maxLineGap=20)
+def _rule_angle(gray: np.ndarray) -> float | None:
+    horizontal, _ = _line_masks(_binary(gray))
+    # a coarse angle step keeps Hough's accumulator small; each segment's angle comes from its end points
+    lines = cv2.HoughLinesP(horizontal, 1, math.pi / 720, threshold=100, minLineLength=gray.shape[1] // 6,
+                            maxLineGap=10)
     if lines is None:
-        return gray
+        return None
     angles = [math.degrees(math.atan2(y2 - y1, x2 - x1)) for x1, y1, x2, y2 in lines.reshape(-1, 4)]
     angles = [a for a in angles if abs(a) < 5]
-    if not angles:
-        return gray
-    angle = float(np.median(angles))
-    if abs(angle) < 0.05:
-        return gray
+    return float(np.median(angles)) if angles else None
+
+
+def _rotated(gray: np.ndarray, angle: float) -> np.ndarray:
     height, width = gray.shape
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
     return cv2.warpAffine(gray, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=255)
 
 
+def deskew(gray: np.ndarray) -> np.ndarray:
+    """Straighten a page by the angle of its long horizontal rules (table lines), if it has any. The angle is
+    measured on the page at half size (a quarter of the memory), then once more on that half page
+    straightened: skewed rules break into steps that bias the first estimate; straight ones do not."""
+    small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    angle = _rule_angle(small)
+    if angle is None:
+        return gray
+    residual = _rule_angle(_rotated(small, angle)) if abs(angle) >= 0.05 else 0.0
+    angle += residual or 0.0
+    if abs(angle) < 0.05:
+        return gray
+    return _rotated(gray, angle)
+
+
 def _cluster(values: list[int], gap: int) -> list[int]:
-    out: list[int] = []
+    """Positions of grid lines: the edges of the cells on either side of one rule, chained while successive
+    edges lie within `gap` pixels, and each chain stood for by its middle (a chain's first edge would split
+    one rule into two grid lines when a skew left by deskewing spreads its edges)."""
+    chains: list[list[int]] = []
     for value in sorted(values):
-        if out and value - out[-1] <= gap:
-            continue
-        out.append(value)
-    return out
+        if chains and value - chains[-1][-1] <= gap:
+            chains[-1].append(value)
+        else:
+            chains.append([value])
+    return [(chain[0] + chain[-1]) // 2 for chain in chains]
 
 
 def find_tables(gray: np.ndarray) -> tuple[list[list[GridCell]], np.ndarray]:
     """Ruled tables on a page: each a list of cells with grid positions; and the mask of the rules."""
-    binary = _binary(gray)
-    horizontal, vertical = _line_masks(binary)
+    horizontal, vertical = _line_masks(_binary(gray))
     rules = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8)
+    del horizontal, vertical
+    # 16-bit labels: a page has a few hundred strokes long enough to survive the line masks, and half the memory
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(rules, connectivity=8, ltype=cv2.CV_16U)
     tables: list[list[GridCell]] = []
     _height, width = gray.shape
     table_rules = np.zeros_like(rules)
@@ -211,41 +245,65 @@ def _looks_numeric(text: str) -> bool:
     return len(text) <= 12 and not _CJK.search(rest)
 
 
-def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str) -> list[str]:
-    """Many cells in one tesseract process: each cell's interior is written as its own small image and
-    tesseract reads the list, each image as one line. (chi_sim on the whole page misreads lone figures —
-    0 as 口, 1 as 丨 — and two-character labels, which is why those cells get a pass of their own.)"""
+UNREADABLE = "?"
+CellRead = tuple[str, float]  # text, tesseract's confidence (0–100; 100 for a cell with no ink)
+SURE = 85.0  # a figure read at or above this confidence, by two readings that agree, is taken as read
+
+
+def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str, *,
+                enlarge: bool = False) -> list[CellRead]:
+    """Many cells in one tesseract process: each cell's interior, inset from its ruling lines, is written as
+    its own small image and tesseract reads the list, each image as one line, with per-word confidence.
+    (chi_sim on the whole page misreads lone figures — 0 as 口, 1 as 丨 — and two-character labels, which is
+    why those cells get a pass of their own.) `enlarge` is another preprocessing for re-reads: twice the
+    size. A digits-only whitelist was tried and dropped: tesseract's LSTM then reads lone 0s as nothing."""
     if not boxes:
         return []
     inset = 5
+    reads: list[CellRead] = [("", 100.0)] * len(boxes)
     with tempfile.TemporaryDirectory(prefix="nianbao-ocr-") as tmp:
-        names = []
+        names: list[tuple[int, str]] = []
         for k, b in enumerate(boxes):
             crop = clean[b.y0 + inset:b.y1 - inset, b.x0 + inset:b.x1 - inset]
             if crop.size == 0:
-                crop = np.full((20, 20), 255, np.uint8)
-            padded = cv2.copyMakeBorder(_despeckle(crop), 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+                continue
+            if enlarge:
+                crop = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            ink = _despeckle(crop, scale=4 if enlarge else 1)
+            if not (ink < 128).any():
+                continue  # a blank cell: tesseract reads paper as "OO" when forced to read a line
+            padded = cv2.copyMakeBorder(ink, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
             name = os.path.join(tmp, f"{k:04d}.png")
             cv2.imwrite(name, padded)
-            names.append(name)
+            names.append((k, name))
+        if not names:
+            return reads
         listing = os.path.join(tmp, "cells.txt")
         with open(listing, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(names) + "\n")
+            handle.write("\n".join(name for _, name in names) + "\n")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ParseTimeout("OCR ran out of time")
         command = [pytesseract.pytesseract.tesseract_cmd, listing, "stdout", "-l", lang, "--psm", "7",
-                   "--dpi", str(TARGET_DPI),
-                   "-c", "page_separator=\f"]
+                   "--dpi", str(TARGET_DPI * (2 if enlarge else 1))]
+        command.append("tsv")
         try:
             result = subprocess.run(command, capture_output=True, timeout=remaining, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ParseTimeout("OCR ran out of time") from exc
-    pages = result.stdout.decode("utf-8", errors="replace").split("\f")
-    return [re.sub(r"\s+", "", pages[k]) if k < len(pages) else "" for k in range(len(boxes))]
+    words: dict[int, list[tuple[str, float]]] = {}
+    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
+        fields = line.split("\t")
+        if len(fields) < 12 or fields[0] != "5" or not fields[11].strip():
+            continue
+        words.setdefault(int(fields[1]) - 1, []).append((fields[11].strip(), float(fields[10])))
+    for page, (k, _) in enumerate(names):
+        found = words.get(page, [])
+        reads[k] = ("".join(t for t, _ in found), min((c for _, c in found), default=0.0))
+    return reads
 
 
-def _despeckle(crop: np.ndarray) -> np.ndarray:
+def _despeckle(crop: np.ndarray, scale: int = 1) -> np.ndarray:
     """Binarise a cell and drop scanner specks, then trim to the ink: figures read best centred and clean."""
     _, binary = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = cv2.bitwise_not(binary)
@@ -256,8 +314,8 @@ def _despeckle(crop: np.ndarray) -> np.ndarray:
         x, y, w, h, area = stats[k]
         touches_edge = x == 0 or y == 0 or x + w >= width or y + h >= height
         dash = w >= 2 * h and w >= 5  # a minus sign is small but long
-        if (area >= 14 or (area >= 6 and dash)) and \
-                not (touches_edge and (h >= height * 0.8 or w >= width * 0.8 or area < 40)):
+        if (area >= 14 * scale or (area >= 6 * scale and dash)) and \
+                not (touches_edge and (h >= height * 0.8 or w >= width * 0.8 or area < 40 * scale)):
             keep[labels == k] = 255  # not a speck, nor the remnant of a ruling line at the cell's edge
     points = cv2.findNonZero(keep)
     if points is None:
@@ -299,33 +357,97 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
         numeric = sum(1 for c in right if texts[c] and _looks_numeric(texts[c]))
         # a figure row: labels on the left, then figures (some perhaps read as nothing)
         garbled = [c for c in right if texts[c] and not _looks_numeric(texts[c])
-                   and len(texts[c]) <= 2 and confidence.get(c, 100) < 60]
-        if not (numeric >= 2 or (last_label >= 0 and len(right) >= 3 and
+                   and len(texts[c]) <= 2 and len(_CJK.findall(texts[c])) <= 1 and confidence.get(c, 100) < 60]
+        if not (numeric >= 2 or (last_label >= 0 and len(right) >= 3 and numeric + len(garbled) >= 1 and
                                  all(not texts[c] or _looks_numeric(texts[c]) or c in garbled for c in right))):
             continue
         figure_row_count += 1
         first_figure_row = row if first_figure_row is None else first_figure_row
+        # a row of plain numbers (表四 has only one) makes its columns figure columns by itself
+        numbers = sum(1 for c in right if is_number(texts[c], ocr=True))
+        inked = sum(1 for c in right if texts[c])
+        plainly = (last_label >= 0 and numbers >= 3) or (inked >= 5 and numbers >= 0.6 * inked)
         for c in right:
             if c.colspan == 1:
-                column_votes[c.col] = column_votes.get(c.col, 0) + 1
+                column_votes[c.col] = column_votes.get(c.col, 0) + (2 if plainly else 1)
     figure_columns = {col for col, votes in column_votes.items() if votes >= min(2, figure_row_count)}
     if first_figure_row is None:
         return []
+    # a row above the first one seen with figures (its figures too faint for the page pass, e.g. 规章 0 0 0):
+    # a row label on the left, nothing Chinese in the figure columns
+    early = {row for row, cells in rows.items() if row < first_figure_row and cells[0].col == 0
+             and _CJK.search(texts[cells[0]]) and len(_CJK.findall(texts[cells[0]])) <= 12
+             and any(c.col in figure_columns for c in cells)
+             and not any(_CJK.search(texts[c]) for c in cells if c.col in figure_columns)}
     return [c for c in grid_cells
-            if c.row >= first_figure_row and (c.col in figure_columns or
+            if (c.row >= first_figure_row or c.row in early) and (c.col in figure_columns or
                                                (c.colspan > 1 and _looks_numeric(texts[c]) and texts[c]))
             and (not _is_label(texts[c]) or (confidence.get(c, 100) < 70 and len(_CJK.findall(texts[c])) <= 4))]
 
 
-def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int, list[str]]:
+def _despeckled_page(gray: np.ndarray) -> np.ndarray:
+    """The page in black and white without scanner specks: tesseract's page layout analysis reads specks as
+    characters and breaks lines on them (a speck is a few pixels at 250 dpi; a full stop some twenty)."""
+    _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    speck = stats[:, cv2.CC_STAT_AREA] < 12
+    speck[0] = False
+    ink[speck[labels]] = 0
+    return cv2.bitwise_not(ink)
+
+
+def _agree(first: str, second: str) -> bool:
+    try:
+        return parse_number(first, ocr=True) == parse_number(second, ocr=True)
+    except ValueError:
+        return False
+
+
+def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell, str],
+                  confidence: dict[GridCell, float], deadline: float) -> None:
+    """Each figure cell read on its own by two models (eng and chi_sim misread different figures: a confident
+    eng reads 1 as 4 now and then); a figure is sure only when both readings agree. Where they disagree, a
+    third reading of the cell enlarged picks the value, which stays unsure. What the table's arithmetic says
+    never enters here: a cell says what its ink says, or is marked unsure for a person to look at."""
+    # signed changes printed as 增5 / 减2: the Chinese model, then again on the cell enlarged
+    worded = {c for c in cells if _SIGN_WORD.search(texts[c])}
+    reads: dict[GridCell, list[CellRead]] = {c: [] for c in cells}
+    for group, langs in ((sorted(set(cells) - worded, key=cells.index), ((FIGURE_LANG, False), ("chi_sim", False))),
+                         (sorted(worded, key=cells.index), (("chi_sim", False), ("chi_sim", True)))):
+        for lang, enlarge in langs:
+            for cell, read in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang, enlarge=enlarge),
+                                  strict=True):
+                reads[cell].append(read)
+    disputed = [c for c in cells if not _agree(reads[c][0][0], reads[c][1][0]) and
+                not (not reads[c][0][0] and not reads[c][1][0] and min(reads[c][0][1], reads[c][1][1]) >= 100)]
+    for cell, read in zip(disputed, _read_cells(clean, [c.box for c in disputed], deadline, FIGURE_LANG,
+                                                enlarge=True), strict=True):
+        reads[cell].append(read)
+    for cell in cells:
+        (text, conf), (other, other_conf) = reads[cell][:2]
+        if cell not in disputed:
+            texts[cell], confidence[cell] = text, max(conf, other_conf, SURE) if text or other else conf
+            continue
+        numbers = [r for r in reads[cell] if is_number(r[0], ocr=True)]
+        votes = {r[0]: sum(1 for q in numbers if _agree(q[0], r[0])) for r in numbers}
+        if numbers:
+            texts[cell] = max(numbers, key=lambda r: (votes[r[0]], r[1]))[0]
+            confidence[cell] = min(min(r[1] for r in reads[cell]), SURE - 1)
+        else:
+            # ink that reads as no figure: marked, so that letters ("LESS") are not taken for a row label
+            texts[cell], confidence[cell] = UNREADABLE, 0.0
+
+
+def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int]:
     gray = deskew(gray)
     tables, rules = find_tables(gray)
     clean = gray.copy()
     clean[rules > 0] = 255  # rules erased: tesseract reads cells better without them
-    words = _ocr_words(clean, deadline)
+    # paper made white: a blank cell's crop is then blank, not noise that Otsu would split into "ink"
+    clean[gray > _paper_level(gray)] = 255
+    words = _ocr_words(_despeckled_page(clean), deadline)
     placed: set[int] = set()
     items: list[tuple[float, Row]] = []
-    uncertain: list[str] = []
     for t, cells in enumerate(tables):
         n_rows = max(c.row + c.rowspan for c in cells)
         n_cols = max(c.col + c.colspan for c in cells)
@@ -339,37 +461,22 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
             texts[cell] = _join([words[i] for i in inside])
             confidence[cell] = min((words[i].conf for i in inside), default=100.0)
             tops[cell.row] = cell.box.y0
-            if inside and min(words[i].conf for i in inside) < 50 and not _looks_numeric(texts[cell]):
-                uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
-                                 f"column {cell.col + 1}: {texts[cell]}")
         figure_cells = _figure_cells(cells, texts, confidence)
-        # signed changes printed as 增5 / 减2 need the Chinese model; plain figures read best with eng
-        worded = [c for c in figure_cells if _SIGN_WORD.search(texts[c])]
-        plain = [c for c in figure_cells if c not in worded]
-        for group, lang in ((plain, FIGURE_LANG), (worded, "chi_sim")):
-            for cell, figure in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang), strict=True):
-                texts[cell] = figure
-        # a second opinion where the figure pass read nothing from an inked cell, or read no number
-        retry = [c for c in figure_cells if (not texts[c] and _has_ink(clean, c.box)) or
-                 (texts[c] and not is_number(texts[c], ocr=True))]
-        for cell, figure in zip(retry, _read_cells(clean, [c.box for c in retry], deadline, "chi_sim"),
-                                strict=True):
-            if is_number(figure, ocr=True) or not texts[cell]:
-                texts[cell] = figure
-            if not is_number(texts[cell], ocr=True):
-                uncertain.append(f"page {page_no}, table {table_offset + t + 1}, row {cell.row + 1}, "
-                                 f"column {cell.col + 1}: figure unreadable ({texts[cell]!r})")
+        _read_figures(clean, figure_cells, texts, confidence, deadline)
         figures = set(figure_cells)
         doubtful = [c for c in cells if c not in figures and _doubtful_label(texts[c])]
-        for cell, text in zip(doubtful, _read_cells(clean, [c.box for c in doubtful], deadline, "chi_sim"),
-                              strict=True):
+        for cell, (text, conf) in zip(doubtful, _read_cells(clean, [c.box for c in doubtful], deadline, "chi_sim"),
+                                      strict=True):
             if text:
-                texts[cell] = text
+                texts[cell], confidence[cell] = text, conf
+        certainty: list[list[float | None]] = [[None] * n_cols for _ in range(n_rows)]
         for cell in cells:
             grid[cell.row][cell.col] = texts[cell]
+            certainty[cell.row][cell.col] = confidence[cell]
         for r, row in enumerate(grid):
             if any(row):
-                items.append((tops[r], Row(tuple(row), page=page_no, table=table_offset + t)))
+                items.append((tops[r], Row(tuple(row), page=page_no, table=table_offset + t,
+                                           confidence=tuple(certainty[r]))))
     lines: dict[tuple[int, int, int], list[Word]] = {}
     for i, word in enumerate(words):
         if i not in placed:
@@ -377,34 +484,62 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
     for line_words in lines.values():
         text = _join(line_words)
         if text and not (text.strip("-—– ").isdigit() and len(text) < 8):
-            items.append((min(w.y for w in line_words), Row((text,), page=page_no)))
+            items.append((min(w.y for w in line_words), Row((text,), page=page_no,
+                                                            confidence=(min(w.conf for w in line_words),))))
     items.sort(key=lambda item: item[0])
-    return [row for _, row in items], len(tables), uncertain
+    return [row for _, row in items], len(tables)
 
 
 def _to_gray(image: Image.Image) -> np.ndarray:
+    """A page as grey levels of the printed (black) ink. In a colour scan the red channel is taken: the
+    seal's red ink is as light as paper there, while print, under the seal too, stays dark."""
     if image.width < TARGET_WIDTH * 0.8 or image.width > TARGET_WIDTH * 1.6:
         scale = TARGET_WIDTH / image.width
         image = image.resize((TARGET_WIDTH, int(image.height * scale)), Image.Resampling.BICUBIC)
+    if image.mode in ("RGB", "RGBA", "P", "CMYK"):
+        return np.asarray(image.convert("RGB").getchannel("R"))
     return np.asarray(image.convert("L"))
 
 
-def _read_images(images: list[Image.Image], fmt: str, limits: Limits) -> Document:
+def _rendered_gray(bitmap: Any) -> np.ndarray:
+    """A rendered PDF page as grey (the red channel of a colour page, see `_to_gray`), without the copies a
+    PIL image would make."""
+    pixels = bitmap.to_numpy()
+    if pixels.ndim == 3 and bitmap.mode in ("BGR", "BGRA", "BGRX"):
+        gray = np.ascontiguousarray(pixels[:, :, 2])
+    elif pixels.ndim == 3:
+        gray = np.ascontiguousarray(pixels[:, :, 0])
+    else:
+        gray = np.array(pixels)
+    bitmap.close()
+    if gray.shape[1] < TARGET_WIDTH * 0.8 or gray.shape[1] > TARGET_WIDTH * 1.6:
+        scale = TARGET_WIDTH / gray.shape[1]
+        gray = cv2.resize(gray, (TARGET_WIDTH, int(gray.shape[0] * scale)), interpolation=cv2.INTER_CUBIC)
+    return gray
+
+
+def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limits) -> Document:
+    """Pages read two at a time (tesseract runs single-threaded, one page per core), rendered only as they
+    are read, so a long scan never holds more than a few page images in memory."""
     _check_tesseract()
     deadline = time.monotonic() + limits.seconds
-    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
-        pages = list(pool.map(lambda item: read_page(_to_gray(item[1]), item[0], 0, deadline),
-                              enumerate(images, start=1)))
+    workers = max(1, min(os.cpu_count() or 1, 2))
+    results: list[tuple[list[Row], int]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        in_flight: list[Future[tuple[list[Row], int]]] = []
+        for page_no, gray in enumerate(pages, start=1):
+            in_flight.append(pool.submit(read_page, gray, page_no, 0, deadline))
+            del gray
+            if len(in_flight) >= workers:
+                results.append(in_flight.pop(0).result())
+        results.extend(future.result() for future in in_flight)
     rows: list[Row] = []
     tables = 0
-    uncertain: list[str] = []
-    for page_rows, count, page_uncertain in pages:
-        rows.extend(Row(r.cells, r.page, None if r.table is None else r.table + tables) for r in page_rows)
-        tables += count
-        uncertain.extend(page_uncertain)
-    document = Document(format=fmt, rows=rows, pages=len(images), ocr=True)
-    document.meta["ocr_uncertain"] = "\n".join(uncertain)
-    return document
+    for page_rows, table_count in results:
+        rows.extend(replace(r, table=None if r.table is None else r.table + tables) for r in page_rows)
+        tables += table_count
+    # how sure each reading was travels in Row.confidence; the template readers turn it into record paths
+    return Document(format=fmt, rows=rows, pages=count, ocr=True)
 
 
 def extract_scanned_pdf(data: bytes, limits: Limits) -> Document:
@@ -414,17 +549,18 @@ def extract_scanned_pdf(data: bytes, limits: Limits) -> Document:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
         raise CorruptDocument(f"corrupt PDF: {exc}") from exc
+
+    def pages() -> Iterator[np.ndarray]:
+        for page in pdf:
+            scale = TARGET_WIDTH / max(page.get_width(), 1)
+            yield _rendered_gray(page.render(scale=min(scale, 6)))
+
     try:
         if len(pdf) > limits.max_pages:
             raise LimitExceeded(f"PDF has {len(pdf)} pages, over the limit of {limits.max_pages}")
-        images = []
-        for page in pdf:
-            width_points = page.get_width()
-            scale = TARGET_WIDTH / max(width_points, 1)
-            images.append(page.render(scale=min(scale, 6), grayscale=True).to_pil())
+        return _read_pages(pages(), len(pdf), "scanned-pdf", limits)
     finally:
         pdf.close()
-    return _read_images(images, "scanned-pdf", limits)
 
 
 def extract_image(data: bytes, limits: Limits) -> Document:
@@ -432,12 +568,19 @@ def extract_image(data: bytes, limits: Limits) -> Document:
         image = Image.open(io.BytesIO(data))
         if image.width * image.height > 80_000_000:
             raise LimitExceeded(f"image of {image.width}×{image.height} pixels is too large")
-        frames = []
-        for frame in range(getattr(image, "n_frames", 1)):
-            image.seek(frame)
-            frames.append(image.copy())
-            if len(frames) > limits.max_pages:
-                raise LimitExceeded(f"image has more than {limits.max_pages} pages")
+        count = getattr(image, "n_frames", 1)
+        if count > limits.max_pages:
+            raise LimitExceeded(f"image has more than {limits.max_pages} pages")
+        image.load()
     except (OSError, Image.DecompressionBombError) as exc:
         raise CorruptDocument(f"unreadable image: {exc}") from exc
-    return _read_images(frames, "image", limits)
+
+    def pages() -> Iterator[np.ndarray]:
+        for frame in range(count):
+            try:
+                image.seek(frame)
+                yield _to_gray(image.copy())
+            except (OSError, Image.DecompressionBombError) as exc:
+                raise CorruptDocument(f"unreadable image: {exc}") from exc
+
+    return _read_pages(pages(), count, "image", limits)

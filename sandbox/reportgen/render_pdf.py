@@ -40,7 +40,7 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _table(block: Block, styles: dict[str, ParagraphStyle], width: float) -> Table:
+def _table(block: Block, styles: dict[str, ParagraphStyle], width: float, *, repeat_header: bool = False) -> Table:
     n_cols = max(sum(c.colspan for c in row) for row in block.rows)
     grid: list[list[Any]] = [["" for _ in range(n_cols)] for _ in block.rows]
     commands: list[tuple[Any, ...]] = [
@@ -69,7 +69,9 @@ def _table(block: Block, styles: dict[str, ParagraphStyle], width: float) -> Tab
         widths = [width / 15] * 15
     else:
         widths = [width * 0.34] + [width * 0.66 / (n_cols - 1)] * (n_cols - 1)
-    return Table(grid, colWidths=widths, style=TableStyle(commands), repeatRows=0, splitByRow=1)
+    # 表三 and 表四 open with three header rows; some agencies repeat them on each page the table runs on to
+    header_rows = 3 if repeat_header and n_cols in (10, 15) else 0
+    return Table(grid, colWidths=widths, style=TableStyle(commands), repeatRows=header_rows, splitByRow=1)
 
 
 def _page_number(canvas: Any, document: Any) -> None:
@@ -79,7 +81,7 @@ def _page_number(canvas: Any, document: Any) -> None:
     canvas.restoreState()
 
 
-def render_pdf(spec: ReportSpec) -> bytes:
+def render_pdf(spec: ReportSpec, *, repeat_headers: bool = False) -> bytes:
     styles = _styles()
     out = io.BytesIO()
     document = SimpleDocTemplate(out, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=22 * mm,
@@ -87,7 +89,7 @@ def render_pdf(spec: ReportSpec) -> bytes:
     flow: list[Any] = []
     for block in layout(spec):
         if block.kind == "table":
-            flow.append(_table(block, styles, document.width))
+            flow.append(_table(block, styles, document.width, repeat_header=repeat_headers))
             flow.append(Spacer(1, 4 * mm))
         else:
             flow.append(Paragraph(block.text, styles[block.kind]))
