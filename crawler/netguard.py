@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -157,3 +158,22 @@ async def _pipe_both(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     finally:
         with contextlib.suppress(Exception):
             upstream_writer.close()
+
+
+@contextlib.contextmanager
+def guard_proxy_thread(allowed: frozenset[str]) -> Iterator[int]:
+    """A `GuardProxy` on its own event loop in a thread, for a synchronous browser (discovery passing a cookie
+    challenge): yields the proxy's port, closes it on exit."""
+    loop = asyncio.new_event_loop()
+    proxy = GuardProxy(allowed)
+    thread = threading.Thread(target=loop.run_forever, name="guard-proxy", daemon=True)
+    thread.start()
+    try:
+        port = asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+        yield port
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

@@ -419,7 +419,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     channels, _ = build_channels(settings)
     clock = settings.clock()
     while True:
-        result = dispatch(sessions, channels, clock)
+        result = dispatch(sessions, channels, clock, links=settings.public_links())
         if result.sent or result.deferred or result.failed:
             print(f"dispatch: {result.sent} sent, {result.deferred} to retry, {result.failed} given up",
                   file=sys.stderr)

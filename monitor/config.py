@@ -285,6 +285,12 @@ class Settings(BaseModel):
                             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
                             security=self.smtp_security.value)
 
+    def public_links(self) -> Any:
+        """The dashboard's public address for links in alerts (None without NIANBAO_PUBLIC_URL)."""
+        from notifier.links import PublicLinks
+
+        return PublicLinks(base_url=self.public_url) if self.public_url else None
+
     def scrapy_overrides(self) -> dict[str, Any]:
         """What the crawler needs, as Scrapy settings (the crawler never reads the environment itself)."""
         return {"NIANBAO_SETTINGS": self, "NIANBAO_ALLOWED_HOSTS": list(self.allowed_hosts),

@@ -155,7 +155,7 @@ class Monitor:
         return found
 
     def job_dispatch(self) -> DispatchResult:
-        result = dispatch(self.sessions, self.channels, self.clock)
+        result = dispatch(self.sessions, self.channels, self.clock, links=self.settings.public_links())
         if result.sent or result.deferred or result.failed:
             log.info("dispatch: %d sent, %d to retry, %d given up", result.sent, result.deferred, result.failed)
         return result

@@ -7,7 +7,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +22,12 @@ EXIT_OK, EXIT_UNRESOLVED = 0, 2
 def _fetcher(args: argparse.Namespace) -> Any:
     from crawler.discovery import Fetcher
 
-    allowed = set(args.allow_host or []) | {h for h in os.environ.get("NIANBAO_ALLOWED_HOSTS", "").split(",") if h}
-    return Fetcher(frozenset(h.strip().lower() for h in allowed), max_requests=args.max_requests,
-                   browser=not args.no_browser)
+    from .cli import _settings
+
+    settings = _settings(args)
+    allowed = set(args.allow_host or []) | set(settings.allowed_hosts)
+    return Fetcher(frozenset(h.strip().lower() for h in allowed if h.strip()), max_requests=args.max_requests,
+                   browser=not args.no_browser, user_agent=settings.user_agent, chromium=settings.chromium)
 
 
 def _registry_yaml(entries: list[dict[str, Any]]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.deadlines import KIND_NAMES, Calendar
@@ -265,12 +265,23 @@ def _claim_digests(sessions: sessionmaker[Session], week: str, moment: datetime,
             select(DigestSend).where(DigestSend.week == week).with_for_update(skip_locked=True))}
         for address, subscription in first_by_address.items():
             send_row = existing.get(subscription.id)
-            if send_row is None:
-                send_row = DigestSend(subscription_id=subscription.id, week=week, status="pending", attempts=0)
+            if send_row is None:  # a racing claimer inserting the same row fails on the unique key
+                send_row = DigestSend(subscription_id=subscription.id, week=week, status="sending", attempts=0,
+                                      next_attempt_at=now + lease)
                 session.add(send_row)
-            elif send_row.status in ("sent", "failed") or (send_row.next_attempt_at or now) > now:
+                session.flush()
+                claimed.append((send_row.id, address))
                 continue
-            send_row.status, send_row.next_attempt_at = "sending", now + lease
-            session.flush()
-            claimed.append((send_row.id, address))
+            if send_row.status in ("sent", "failed") or (send_row.next_attempt_at or now) > now:
+                continue
+            # take it only if nobody else did since we read it (SQLite ignores SKIP LOCKED): compare and set
+            taken = session.execute(
+                update(DigestSend)
+                .where(DigestSend.id == send_row.id, DigestSend.status == send_row.status,
+                       DigestSend.attempts == send_row.attempts,
+                       or_(DigestSend.next_attempt_at.is_(None), DigestSend.next_attempt_at <= now))
+                .values(status="sending", next_attempt_at=now + lease)
+                .execution_options(synchronize_session=False))
+            if getattr(taken, "rowcount", 0) == 1:
+                claimed.append((send_row.id, address))
     return claimed

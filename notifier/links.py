@@ -101,12 +101,6 @@ class PublicLinks:
             secret = kept_secret(directory)
         return cls(base_url=base, secret=secret)
 
-    @classmethod
-    def configured(cls) -> PublicLinks | None:
-        """The dashboard links of plain-text alerts (console, Telegram): only when NIANBAO_PUBLIC_URL says
-        where the dashboard is public (no signing: these texts carry no personal links)."""
-        base = os.environ.get("NIANBAO_PUBLIC_URL")
-        return cls(base_url=base) if base else None
 
 
 def kept_secret(directory: Path) -> str:

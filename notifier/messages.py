@@ -275,12 +275,8 @@ def alert_of(session: Session, event: Event) -> Alert:
 
 def render_event(session: Session, event: Event, subscription: Subscription | None = None,
                  links: PublicLinks | None = None) -> AlertText:
-    """What the outbox hands a channel: the text (with the dashboard link when NIANBAO_PUBLIC_URL is set)
-    and, attached, the alert and the subscription."""
-    if links is None:
-        from .links import PublicLinks
-
-        links = PublicLinks.configured()
+    """What the outbox hands a channel: the text (with the dashboard link when `links` says where the
+    dashboard is public) and, attached, the alert and the subscription."""
     return AlertText(alert_of(session, event), links,
                      subscription_id=subscription.id if subscription is not None else None,
                      nonce=subscription.token_nonce if subscription is not None else None)

@@ -29,6 +29,7 @@ from domain.redact import redact
 from storage.models import Delivery, Event, FindingRow, Subscription
 
 from .channels import Channel, SendFailed
+from .links import PublicLinks
 from .messages import render_event
 
 LEASE = timedelta(minutes=5)
@@ -50,7 +51,8 @@ class DispatchResult:
 
 
 def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], now: Callable[[], datetime],
-             *, limit: int = 200) -> DispatchResult:
+             *, limit: int = 200, links: PublicLinks | None = None) -> DispatchResult:
+    """Send what is due. `links` (NIANBAO_PUBLIC_URL) puts the dashboard's report link into every alert."""
     result = DispatchResult()
     token = secrets.token_hex(16)
     for delivery_id in _claim(sessions, now(), limit, token):
@@ -69,7 +71,7 @@ def dispatch(sessions: sessionmaker[Session], channels: Mapping[str, Channel], n
                 result.cancelled += 1
                 continue
             channel = channels.get(subscription.channel)
-            text = render_event(session, event, subscription)
+            text = render_event(session, event, subscription, links)
             address = subscription.address
         try:
             if channel is None:

@@ -30,7 +30,7 @@ from ..limits import Limits
 
 # tesseract's OpenMP threads fight each other on small machines (4x slower here); pages run in parallel instead
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-FIGURE_LANG = os.environ.get("NIANBAO_OCR_FIGURE_LANG", "eng")
+FIGURE_LANG = "eng"  # the model that reads figure cells first; chi_sim is the second opinion
 TARGET_WIDTH = 2100  # pixels across an A4 page: about 250 dpi, enough for 8-point figures
 TARGET_DPI = 254
 
