@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -304,16 +302,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 def secret_key(data_dir: Path, configured: str | None) -> str:
     """NIANBAO_WEB_SECRET, or one made once and kept (0600) in the data directory, so sessions survive a
-    restart and several processes agree."""
-    if configured:
-        return configured
-    path = data_dir / "web-secret"
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(value)
-        return value
+    restart and several processes agree (the key that also signs confirmation and unsubscribe links)."""
+    from notifier.links import kept_secret
+
+    return configured or kept_secret(data_dir)
