@@ -32,7 +32,8 @@ from notifier.channels import SendFailed, SmtpSettings, smtp_send
 from notifier.links import CONFIRM_MAX_AGE, BadToken, PublicLinks
 from notifier.mail import confirmation_email, describe_scope
 from notifier.matching import ALERT_KINDS
-from notifier.workchat import ROBOTS, Robot, mask, robot_channels, with_secret
+from notifier.subscriptions import stop, supersede
+from notifier.workchat import ROBOTS, BadWebhook, Robot, check_webhook, mask, robot_channels, with_secret
 from storage.models import Agency, SignupAttempt, Subscription
 
 if TYPE_CHECKING:
@@ -188,19 +189,13 @@ class Subscriptions:
                 raise SignupError("请填写有效的电子邮件地址。")
         elif choice.channel in ROBOTS:
             label = CHANNEL_LABELS[choice.channel]
-            if not choice.webhook.startswith(("https://", "http://")) or len(choice.webhook) > 250 \
-                    or not ROBOTS[choice.channel].valid_url(choice.webhook):
-                raise SignupError(f"这不是{label}的 Webhook 地址，请从群机器人设置中复制完整地址。")
-            from crawler.ssrf import ForbiddenAddress, check_url
-
             try:
-                check_url(choice.webhook, settings.webhook_allowed_hosts)
-            except ForbiddenAddress:
-                raise SignupError(f"不能使用这个地址：它指向内部网络、本机或无法解析的主机，"
-                                  f"不是{label}的公网服务。") from None
-            if choice.secret and (len(choice.secret) > 100 or not re.fullmatch(r"[\x21-\x7e]+", choice.secret)
-                                  or len(with_secret(choice.webhook, choice.secret)) > 300):
-                raise SignupError("加签密钥格式不对，请从机器人安全设置中复制（以 SEC 开头）。")
+                check_webhook(choice.channel, choice.webhook, choice.secret, settings.webhook_allowed_hosts)
+            except BadWebhook as exc:
+                raise SignupError({
+                    "not-webhook": f"这不是{label}的 Webhook 地址，请从群机器人设置中复制完整地址。",
+                    "private": f"不能使用这个地址：它指向内部网络、本机或无法解析的主机，不是{label}的公网服务。",
+                }.get(exc.problem, "加签密钥格式不对，请从机器人安全设置中复制（以 SEC 开头）。")) from None
         else:
             raise SignupError("请选择接收方式。")
 
@@ -430,22 +425,6 @@ def prune(session: Session, now: datetime) -> None:
             Subscription.created_at < expired).limit(500)):
         session.delete(row)
     session.execute(delete(SignupAttempt).where(SignupAttempt.at < now - timedelta(days=2)))
-
-
-def supersede(session: Session, row: Subscription, now: datetime) -> None:
-    """Signing up again for the same scope at the same address replaces the earlier subscription (its kinds
-    are the new choice), so nobody gets every alert twice."""
-    for other in session.scalars(select(Subscription).where(
-            Subscription.channel == row.channel, Subscription.address == row.address,
-            Subscription.active.is_(True), Subscription.id != row.id)):
-        if (other.scope or {}) == (row.scope or {}):
-            stop(other, now)
-
-
-def stop(row: Subscription, now: datetime) -> None:
-    row.active = False
-    if row.stopped_at is None:
-        row.stopped_at = now
 
 
 def robot_failure(platform: str, reason: str) -> str:

@@ -381,6 +381,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_subscribe(args: argparse.Namespace) -> int:
     from notifier.subscriptions import describe, subscribe
 
+    if args.channel in ("wecom", "dingtalk", "feishu"):
+        return _subscribe_robot(args)
+    if args.secret:
+        raise SystemExit("nianbao: --secret is for a work-chat robot (--channel wecom, dingtalk or feishu)")
     settings, _, sessions, _ = _open_store(args)
     with sessions() as session, session.begin():
         try:
@@ -390,6 +394,57 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
         except (ValueError, LookupError) as exc:
             raise SystemExit(f"nianbao: {exc}") from None
         print("subscribed: " + describe(row))
+    return EXIT_OK
+
+
+def _subscribe_robot(args: argparse.Namespace) -> int:
+    """A work-chat robot, by the web sign-up's rules: a public webhook address (or one in
+    NIANBAO_WEBHOOK_ALLOWED_HOSTS), a test message sent at once, and the subscription stored active only when
+    the platform answered with its own success code; the same scope at the same robot is replaced."""
+    import secrets as random_tokens
+
+    from notifier.channels import SendFailed
+    from notifier.subscriptions import describe, subscribe, supersede
+    from notifier.workchat import ROBOTS, BadWebhook, check_webhook, mask
+    from storage.models import Subscription
+
+    settings, _, sessions, _ = _open_store(args)
+    allowed = frozenset(host.lower() for host in settings.webhook_allowed_hosts)
+    try:
+        address = check_webhook(args.channel, args.address, args.secret, allowed)
+    except BadWebhook as exc:
+        reason = {"not-webhook": f"not a {ROBOTS[args.channel].label} webhook URL (copy it whole from the "
+                                 "group robot's settings)",
+                  "private": "the webhook points at a private, loopback or unresolvable address (allow a "
+                             "host with NIANBAO_WEBHOOK_ALLOWED_HOSTS)",
+                  "secret": "the signing secret is malformed (it starts with SEC)"}[exc.problem]
+        raise SystemExit(f"nianbao: {reason}") from None
+    with sessions() as session, session.begin():  # the scope is checked before anything is sent
+        try:
+            row = subscribe(session, channel=args.channel, address=address, regions=args.region,
+                            agencies=args.agency, kinds=args.kinds.split(",") if args.kinds else None,
+                            now=settings.clock()(), active=False, origin="cli", nonce=random_tokens.token_hex(8))
+        except (ValueError, LookupError) as exc:
+            raise SystemExit(f"nianbao: {exc}") from None
+        subscription_id = row.id
+    robot = ROBOTS[args.channel](None, allowed_hosts=allowed)
+    try:
+        robot.test(address)
+    except SendFailed as exc:
+        with sessions() as session, session.begin():
+            failed = session.get(Subscription, subscription_id)
+            if failed is not None:
+                session.delete(failed)  # not kept, and neither is the webhook's key
+        print(f"nianbao: the test message was not accepted, nothing subscribed: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    with sessions() as session, session.begin():
+        stored = session.get(Subscription, subscription_id)
+        assert stored is not None
+        moment = settings.clock()()
+        stored.active, stored.confirmed_at, stored.created_at = True, moment, moment
+        supersede(session, stored, moment)
+        shown = describe(stored).replace(stored.address, mask(stored.address))
+    print(f"test message accepted; subscribed: {shown}")
     return EXIT_OK
 
 
@@ -661,9 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=cmd_sandbox)
 
     sub = commands.add_parser("subscribe", help="follow regions, agencies or everything for chosen alert kinds")
-    sub.add_argument("--channel", choices=("console", "email", "telegram", "webhook"), required=True)
+    sub.add_argument("--channel", choices=("console", "email", "telegram", "webhook", "wecom", "dingtalk", "feishu"),
+                     required=True, help="wecom / dingtalk / feishu: a group robot, which gets a test message at "
+                                         "once and is subscribed only if the platform accepted it")
     sub.add_argument("--address", required=True,
-                     help="chat id, e-mail address, or an Apprise URL for webhooks (wxteams://, dingtalk://, json://…)")
+                     help="chat id, e-mail address, a robot's webhook URL (wecom, dingtalk, feishu), or an Apprise "
+                          "URL for --channel webhook (json://…)")
+    sub.add_argument("--secret", help="the robot's signing secret (钉钉 加签 / 飞书 签名校验), SEC…")
     sub.add_argument("--region", action="append", help="行政区划代码 (prefix) or a province's name; repeatable")
     sub.add_argument("--agency", action="append", help="an agency's name (or part of it); repeatable")
     sub.add_argument("--kinds", help="comma-separated: new,errors,warnings,deadlines,changes,admin "

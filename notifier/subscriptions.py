@@ -11,11 +11,12 @@ from storage.models import Subscription
 
 from .matching import ALERT_KINDS, Scope, region_code, region_name
 
-CHANNELS = ("console", "email", "telegram", "webhook")
+CHANNELS = ("console", "email", "telegram", "webhook", "wecom", "dingtalk", "feishu")
 
 
 def subscribe(session: Session, *, channel: str, address: str, regions: list[str] | None = None,
-              agencies: list[str] | None = None, kinds: list[str] | None = None, now: datetime) -> Subscription:
+              agencies: list[str] | None = None, kinds: list[str] | None = None, now: datetime,
+              active: bool = True, origin: str | None = None, nonce: str | None = None) -> Subscription:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
     chosen = list(kinds or [k for k in ALERT_KINDS if k != "admin"])
@@ -24,7 +25,8 @@ def subscribe(session: Session, *, channel: str, address: str, regions: list[str
         raise ValueError(f"unknown alert kinds {unknown} (choose from {', '.join(ALERT_KINDS)})")
     if any(not str(r).strip() for r in regions or []) or any(not str(a).strip() for a in agencies or []):
         raise ValueError("an empty region or agency would follow everything; leave it out to mean everything")
-    subscription = Subscription(channel=channel, address=address, kinds=chosen, active=True, created_at=now,
+    subscription = Subscription(channel=channel, address=address, kinds=chosen, active=active, created_at=now,
+                                origin=origin, token_nonce=nonce,
                                 scope={"regions": [region_code(r) for r in regions or []],  # RegionNotFound
                                        "agencies": [str(a).strip() for a in agencies or []]})
     session.add(subscription)
@@ -80,3 +82,19 @@ def scope_of(session: Session, channel: str, address: str) -> Scope | None:
         return Scope()
     return Scope(tuple(dict.fromkeys(r for s in scopes for r in s.regions)),
                  tuple(dict.fromkeys(a for s in scopes for a in s.agencies)))
+
+
+def supersede(session: Session, row: Subscription, now: datetime) -> None:
+    """Signing up again for the same scope at the same address replaces the earlier subscription (its kinds
+    are the new choice), so nobody gets every alert twice."""
+    for other in session.scalars(select(Subscription).where(
+            Subscription.channel == row.channel, Subscription.address == row.address,
+            Subscription.active.is_(True), Subscription.id != row.id)):
+        if (other.scope or {}) == (row.scope or {}):
+            stop(other, now)
+
+
+def stop(row: Subscription, now: datetime) -> None:
+    row.active = False
+    if row.stopped_at is None:
+        row.stopped_at = now

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -295,6 +296,33 @@ ROBOTS: dict[str, type[Robot]] = {"wecom": WeComRobot, "dingtalk": DingTalkRobot
 def robot_channels(links: PublicLinks | None = None, *,
                    allowed_hosts: frozenset[str] | None = None) -> dict[str, Robot]:
     return {name: kind(links, allowed_hosts=allowed_hosts) for name, kind in ROBOTS.items()}
+
+
+class BadWebhook(ValueError):
+    """A webhook address refused before anything is sent: `problem` is "not-webhook" (not the platform's
+    robot URL), "private" (an internal, loopback or unresolvable host) or "secret" (a malformed signing key)."""
+
+    def __init__(self, problem: str, detail: str = "") -> None:
+        super().__init__(f"{problem}: {detail}" if detail else problem)
+        self.problem = problem
+
+
+def check_webhook(platform: str, url: str, secret: str | None, allowed_hosts: frozenset[str]) -> str:
+    """The subscription address for a robot's webhook URL (with its signing secret), after the rules every
+    sign-up follows — the dashboard's and the command line's: the platform's own URL shape, a public host
+    (unless allow-listed), a signing secret of printable characters. Raises BadWebhook."""
+    from domain.addresses import ForbiddenAddress, check_url
+
+    if not url.startswith(("https://", "http://")) or len(url) > 250 or not ROBOTS[platform].valid_url(url):
+        raise BadWebhook("not-webhook", url[:80])
+    try:
+        check_url(url, allowed_hosts)
+    except ForbiddenAddress as exc:
+        raise BadWebhook("private", str(exc)) from None
+    if secret and (len(secret) > 100 or not re.fullmatch(r"[\x21-\x7e]+", secret)
+                   or len(with_secret(url, secret)) > 300):
+        raise BadWebhook("secret")
+    return with_secret(url, secret)
 
 
 def guess_platform(url: str) -> str | None:
