@@ -484,20 +484,34 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from checks.deadlines import load_calendar
     from notifier.channels import SendFailed
-    from notifier.digest import collect, last_week, render, send
+    from notifier.digest import collect, last_week, render, send, with_links
     from notifier.subscriptions import scope_of
+    from storage.models import Subscription
 
     settings, _, sessions, _ = _open_store(args)
     week = args.week or last_week(settings.clock()())
+    smtp = settings.smtp()
+    if args.send and (smtp is None or not args.to):
+        raise SystemExit("nianbao: --send needs --to and NIANBAO_SMTP_HOST")
+    # a sent digest carries what the monitor's carry: the one-click unsubscribe (RFC 8058) and manage links,
+    # signed with the dashboard's key
+    links = settings.signed_links() if args.send else settings.public_links()
     with sessions() as session:
         scope = scope_of(session, "email", args.to) if args.to else None
-        data = collect(session, scope or _everything(), week, load_calendar())
+        data = collect(session, scope or _everything(), week, load_calendar(), links)
+        first = session.scalars(select(Subscription).where(
+            Subscription.channel == "email", Subscription.address == args.to, Subscription.active.is_(True))
+            .order_by(Subscription.id)).first() if args.to else None
+        with_links(data, links, first)
     if args.send:
-        smtp = settings.smtp()
-        if smtp is None or not args.to:
-            raise SystemExit("nianbao: --send needs --to and NIANBAO_SMTP_HOST")
+        assert smtp is not None and args.to
+        if first is None:
+            print(f"nianbao: {args.to} has no e-mail subscription: the digest covers everything and has no "
+                  "unsubscribe link", file=sys.stderr)
         try:
             print(f"sent to {args.to}: {send(data, args.to, smtp)}")
         except SendFailed as exc:

@@ -291,6 +291,15 @@ class Settings(BaseModel):
 
         return PublicLinks(base_url=self.public_url) if self.public_url else None
 
+    def signed_links(self) -> Any:
+        """Links that also sign what a subscriber follows without logging in (one-click unsubscribe, manage):
+        the public address (default: the dashboard's own) and the dashboard's key — NIANBAO_WEB_SECRET, or the
+        one it keeps in the data directory — so the dashboard accepts them."""
+        from notifier.links import PublicLinks, kept_secret
+
+        secret = self.web_secret.get_secret_value() if self.web_secret else kept_secret(self.data_dir)
+        return PublicLinks(base_url=self.public_url or f"http://{self.web_host}:{self.web_port}", secret=secret)
+
     def scrapy_overrides(self) -> dict[str, Any]:
         """What the crawler needs, as Scrapy settings (the crawler never reads the environment itself)."""
         return {"NIANBAO_SETTINGS": self, "NIANBAO_ALLOWED_HOSTS": list(self.allowed_hosts),

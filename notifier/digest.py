@@ -184,10 +184,8 @@ def message(data: DigestData, to: str, sender: str) -> EmailMessage:
     text, html = render(data)
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = sender, to, data.subject
-    if data.unsubscribe_url:
+    if data.unsubscribe_url:  # without a subscription there is nothing to stop: no header that promises it
         add_unsubscribe(mail, data.unsubscribe_url)
-    else:
-        mail["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
     mail.set_content(text)
     mail.add_alternative(html, subtype="html")
     if data.chart:

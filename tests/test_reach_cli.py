@@ -152,3 +152,64 @@ def test_dispatched_telegram_and_console_alerts_carry_the_dashboard_link_only_wi
     finally:
         emulator.shutdown()
         emulator.server_close()
+
+
+def test_cli_digest_send_carries_the_signed_one_click_unsubscribe(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from aiosmtpd.controller import Controller
+    from conftest import Inbox, free_port
+
+    from monitor.web_thread import dashboard_app
+    from notifier.subscriptions import subscribe
+
+    inbox, smtp_port, web_port = Inbox(), free_port(), free_port()
+    base = f"http://127.0.0.1:{web_port}"
+    monkeypatch.setenv("NIANBAO_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("NIANBAO_SMTP_PORT", str(smtp_port))
+    monkeypatch.setenv("NIANBAO_SMTP_FROM", "digest@nianbao.example")
+    monkeypatch.setenv("NIANBAO_PUBLIC_URL", base)
+    settings = Settings.from_env()  # no NIANBAO_WEB_SECRET: the key the dashboard keeps in the data directory
+    engine = make_engine(settings.database_url)
+    sessions, archive = session_factory(engine), Archive(data_dir / "archive")
+    with sessions() as session, session.begin():
+        for kinds in (["errors"], ["new"]):  # one click stops both, as the monitor's digest link does
+            subscribe(session, channel="email", address="office@example.org", regions=["3208"], kinds=kinds,
+                      now=T0 - timedelta(days=3), origin="web", nonce="n1")
+    report_id = _publish(sessions, archive, "淮安市洪泽区财政局", "320813", 11)
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    server = uvicorn.Server(uvicorn.Config(dashboard_app(settings, sessions, Clock(T0)), host="127.0.0.1",
+                                           port=web_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # a one-off to someone not subscribed: sent, but with no header promising an unsubscribe
+        assert main(["digest", "--week", "2025-W07", "--to", "nobody@example.org", "--send"]) == 0
+        assert "no e-mail subscription" in capsys.readouterr().err
+        assert inbox.messages[0]["List-Unsubscribe"] is None
+        assert main(["digest", "--week", "2025-W07", "--to", "office@example.org", "--send"]) == 0
+        mail = inbox.messages[1]
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        unsubscribe = mail["List-Unsubscribe"].strip("<>")
+        assert unsubscribe.startswith(f"{base}/unsubscribe?t=") and "mailto:" not in mail["List-Unsubscribe"]
+        text = mail.get_body(preferencelist=("plain",)).get_content()
+        assert "淮安市洪泽区财政局" in text and f"{base}/reports/{report_id}" in text
+        assert f"一键退订：{unsubscribe}" in text and f"{base}/subscribe/manage?t=" in text
+        # RFC 8058: the mail client POSTs to it, no login; the dashboard verifies it with its own kept key
+        assert httpx.post(unsubscribe[:-3] + "xyz", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+        assert httpx.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        with sessions() as session:
+            assert [s.active for s in session.scalars(select(Subscription))] == [False, False]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        controller.stop()
+        engine.dispose()
