@@ -375,7 +375,7 @@ class Subscriptions:
                                                                 "manage": links.manage(row.id, row.token_nonce)})
 
     async def manage(self, request: Request) -> Response:
-        from domain.regions import RegionNotFound, resolve_region
+        from domain.regions import RegionNotFound
 
         from .app import check_csrf
 
@@ -394,26 +394,56 @@ class Subscriptions:
                     saved = "已退订，不会再收到此订阅的提醒。"
                 else:
                     kinds = [str(k) for k in form.getlist("kinds") if str(k) in PUBLIC_KINDS]
-                    region_text = str(form.get("region") or "").strip()
                     try:
                         if not kinds:
                             raise SignupError("请至少选择一种提醒类型。")
-                        if region_text:
-                            row.scope = {"regions": [resolve_region(region_text).prefix], "agencies": []}
+                        row.scope = self._new_scope(session, form, row.scope or {})
                         row.kinds = kinds
                         saved = "已保存。"
                     except (SignupError, RegionNotFound) as exc:
                         error = str(exc)
             scope = row.scope or {}
+            q = str((form.get("q") if form is not None else None) or request.query_params.get("q") or "").strip()
+            chosen = list(scope.get("agencies") or [])
+            if form is not None and error and str(form.get("scope") or "") == "agency":
+                chosen = [str(a) for a in form.getlist("agency") if str(a).strip()][:20]
+            matches = list(dict.fromkeys([*chosen, *self._agency_matches(session, q)]))
             view = {"channel": CHANNEL_LABELS.get(row.channel, row.channel),
                     "address": row.address if row.channel == "email" else mask(row.address),
                     "what": scope_text(scope, list(row.kinds)), "kinds_chosen": list(row.kinds),
                     "regions": [region_label(r) for r in scope.get("regions") or []],
                     "agencies": list(scope.get("agencies") or []), "active": row.active,
+                    "scope": "agency" if scope.get("agencies") else "region" if scope.get("regions") else "all",
+                    "chosen": chosen, "matches": matches, "q": q,
                     "pending": row.confirmed_at is None and row.origin == "web" and row.stopped_at is None}
         return self.board.render(request, "subscribe_manage.html", {
             "s": view, "kinds": PUBLIC_KINDS, "token": token, "error": error, "saved": saved},
             status=400 if error else 200)
+
+
+    def _new_scope(self, session: Session, form: FormData, current: dict[str, Any]) -> dict[str, Any]:
+        """The scope the manage form chose: everything, a region by name, or agencies found by a search (as on
+        the sign-up page); a form without a choice keeps the scope, or takes the region typed in."""
+        from domain.regions import resolve_region
+
+        region_text = str(form.get("region") or "").strip()
+        scope = str(form.get("scope") or ("region" if region_text else "keep"))
+        if scope == "all":
+            return {"regions": [], "agencies": []}
+        if scope == "region":
+            if not region_text:
+                raise SignupError("请填写地区名称，如：淮安市、江苏省或洪泽区。")
+            if region_text in {region_label(r) for r in current.get("regions") or []}:
+                return current  # the region shown, unchanged
+            return {"regions": [resolve_region(region_text).prefix], "agencies": []}
+        if scope == "agency":
+            wanted = [str(a) for a in form.getlist("agency") if str(a).strip()][:20]
+            known = set(session.scalars(select(Agency.name).where(Agency.name.in_(wanted))))
+            agencies = [a for a in wanted if a in known]
+            if not agencies:
+                raise SignupError("请先搜索并勾选至少一个机关。")
+            return {"regions": [], "agencies": agencies}
+        return current
 
 
 def prune(session: Session, now: datetime) -> None:

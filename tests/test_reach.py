@@ -300,6 +300,47 @@ def test_manage_page_changes_and_stops(world: World) -> None:
             assert not session.scalars(select(Subscription)).one().active
 
 
+def test_manage_page_switches_to_agencies_found_by_search(world: World) -> None:
+    world.publish("淮安市洪泽区财政局", "320813", planted=None)
+    world.publish("杭州市西湖区教育局", "330106", planted=None)
+    world.dispatch()
+    with world.sessions() as session, session.begin():
+        row = Subscription(channel="email", address="a@example.org", kinds=["errors"], active=True,
+                           scope={"regions": ["3208"], "agencies": []}, created_at=world.clock.now, origin="web",
+                           confirmed_at=world.clock.now, token_nonce="m1")
+        session.add(row)
+        session.flush()
+        manage = world.links.manage(row.id, row.token_nonce)
+    with httpx.Client() as browser:
+        found = browser.get(manage + "&q=洪泽")
+        assert found.status_code == 200 and 'name="agency" value="淮安市洪泽区财政局"' in found.text
+        assert "杭州市西湖区教育局" not in found.text
+        assert "没有找到" in browser.get(manage + "&q=不存在").text
+        empty = browser.post(manage, data={"csrf": csrf_of(found.text), "scope": "agency", "kinds": ["errors"],
+                                           "action": "save"})
+        assert empty.status_code == 400 and "勾选" in empty.text
+        saved = browser.post(manage, data={"csrf": csrf_of(found.text), "scope": "agency", "q": "洪泽",
+                                           "agency": ["淮安市洪泽区财政局", "伪造的机关"], "kinds": ["errors", "new"],
+                                           "action": "save"})
+        assert saved.status_code == 200 and "已保存" in saved.text
+        assert 'value="淮安市洪泽区财政局" checked' in saved.text
+        with world.sessions() as session:
+            row = session.scalars(select(Subscription)).one()
+            assert row.scope == {"regions": [], "agencies": ["淮安市洪泽区财政局"]} and row.kinds == ["errors", "new"]
+        # it now follows that agency only: another agency of the region it followed before sends nothing
+        world.publish("淮安市清江浦区教育局", "320812")
+        world.dispatch()
+        assert world.inbox.messages == []
+        world.publish("淮安市洪泽区财政局", "320813")
+        world.dispatch()
+        assert world.inbox.messages and all("淮安市洪泽区财政局" in m["Subject"] for m in world.inbox.messages)
+        everything = browser.post(manage, data={"csrf": csrf_of(saved.text), "scope": "all", "kinds": ["errors"],
+                                                "action": "save"})
+        assert "已保存" in everything.text
+        with world.sessions() as session:
+            assert session.scalars(select(Subscription)).one().scope == {"regions": [], "agencies": []}
+
+
 def test_sign_up_in_chromium(world: World) -> None:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
