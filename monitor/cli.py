@@ -405,7 +405,7 @@ def _subscribe_robot(args: argparse.Namespace) -> int:
 
     from notifier.channels import SendFailed
     from notifier.subscriptions import describe, subscribe, supersede
-    from notifier.workchat import ROBOTS, BadWebhook, check_webhook, mask
+    from notifier.workchat import ROBOTS, BadWebhook, check_webhook
     from storage.models import Subscription
 
     settings, _, sessions, _ = _open_store(args)
@@ -443,7 +443,7 @@ def _subscribe_robot(args: argparse.Namespace) -> int:
         moment = settings.clock()()
         stored.active, stored.confirmed_at, stored.created_at = True, moment, moment
         supersede(session, stored, moment)
-        shown = describe(stored).replace(stored.address, mask(stored.address))
+        shown = describe(stored)
     print(f"test message accepted; subscribed: {shown}")
     return EXIT_OK
 

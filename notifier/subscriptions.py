@@ -67,7 +67,12 @@ def describe(subscription: Subscription) -> str:
              f"机关{'、'.join(scope['agencies'])}" if scope.get("agencies") else ""]
     where = "，".join(p for p in parts if p) or "全部"
     kinds = "、".join(ALERT_KINDS.get(k, k) for k in subscription.kinds)
-    return f"#{subscription.id} {subscription.channel}:{subscription.address} — 范围：{where}；提醒：{kinds}"
+    address = subscription.address
+    if subscription.channel in ("wecom", "dingtalk", "feishu"):  # the webhook's key and secret are credentials
+        from .workchat import mask
+
+        address = mask(address)
+    return f"#{subscription.id} {subscription.channel}:{address} — 范围：{where}；提醒：{kinds}"
 
 
 def scope_of(session: Session, channel: str, address: str) -> Scope | None:

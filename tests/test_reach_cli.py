@@ -97,6 +97,9 @@ def test_cli_robot_subscription_is_active_only_when_the_platform_accepted_the_te
         ("dingtalk", ["errors", "warnings"], {"regions": ["3208"], "agencies": []})]
     assert all(s.token_nonce and s.confirmed_at and s.origin == "cli" for s in active)
     assert active[1].address.endswith("#secret=SECright")
+    assert main(["subscriptions"]) == 0  # the list shows robots masked: their key and secret are credentials
+    listed = capsys.readouterr().out
+    assert "dingtalk:http://127.0.0.1/…" in listed and "ding-1" not in listed and "SECright" not in listed
 
 
 T0 = datetime(2025, 2, 10, 9, tzinfo=UTC)
