@@ -25,6 +25,7 @@ log = logging.getLogger("nianbao.demo")
 def demo_environment(base_url: str, data_dir: Path, *, poll_seconds: float, web_port: int) -> dict[str, str]:
     return {
         "NIANBAO_WEB": "1", "NIANBAO_WEB_HOST": "127.0.0.1", "NIANBAO_WEB_PORT": str(web_port),
+        "NIANBAO_PUBLIC_URL": f"http://127.0.0.1:{web_port}",  # alerts link to the report on the dashboard
         "NIANBAO_ADMIN_PASSWORD": DEMO_PASSWORD,
         "NIANBAO_DATA_DIR": str(data_dir),
         "NIANBAO_DATABASE_URL": f"sqlite:///{data_dir / 'nianbao.db'}",
