@@ -473,17 +473,13 @@ def find_grey_seals(gray: np.ndarray) -> list[tuple[int, int, int]]:
     angles = np.linspace(0, 2 * math.pi, 180, endpoint=False)
     seals = []
     for x, y, r in circles[0][:10]:
-        along: dict[int, float] = {}
-        for dr in range(-2, 7):
+        support = 0.0
+        for dr in (-2, -1, 0, 1, 2):
             xs = np.clip((x + (r + dr) * np.cos(angles)).astype(int), 0, small.shape[1] - 1)
             ys = np.clip((y + (r + dr) * np.sin(angles)).astype(int), 0, small.shape[0] - 1)
-            along[dr] = float((small[ys, xs] > 60).mean())
-        support = max(along[dr] for dr in range(-2, 3))
+            support = max(support, float((small[ys, xs] > 60).mean()))
         if support >= SEAL_RING:
-            # Hough may settle on the ring's inner edge or the text inside it: the outermost circle that runs
-            # along the ring about as well bounds the seal
-            outer = max(dr for dr, share in along.items() if share >= 0.8 * max(along.values()))
-            seals.append((int(x * 4), int(y * 4), int((r + max(outer, 0)) * 4)))
+            seals.append((int(x * 4), int(y * 4), int(r * 4)))
     return seals
 
 
