@@ -20,6 +20,8 @@ _MONTH_DAY = r"(\d{1,2}|[一二三四五六七八九十]{1,3})"
 _CN_DATE = re.compile(_YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
 _SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
 _SIGNED_AFTER_AGENCY = re.compile(r"^(\D{2,40}?)" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
+# a scanned 落款 date whose 日 OCR misread (日 → 晶 next to a speck): its parts are told by their order
+_SIGNED_LINE_OCR = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"[^\d\s年月]$")
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
 # the day's 日 as OCR reads it too (日 → 月, 目, 曰): a date's parts are told by their order, not the marker
 _DAY = r"[日曰目月]"
@@ -155,7 +157,7 @@ def find_period(text: str) -> tuple[str | None, str | None]:
 def find_signed(doc: Document) -> str | None:
     paragraphs = [_compact(p) for p in doc.paragraphs()]
     for line in reversed(paragraphs[-8:]):
-        match = _SIGNED_LINE.match(line)
+        match = _SIGNED_LINE.match(line) or (_SIGNED_LINE_OCR.match(line) if doc.ocr else None)
         if match:
             return _iso(*match.groups())
         match = _SIGNED_AFTER_AGENCY.match(line)  # "石壁街道办事处 2020年1月20日" on one line
@@ -259,8 +261,37 @@ def _ocr_doubts(doc: Document, title: str | None, dates: Dates, sections: dict[s
     return doubts
 
 
+def _line_confidence(doc: Document, text: str) -> float:
+    """How surely OCR read the running-text line(s) holding `text` (the least confident word; -1 if none)."""
+    found = [min((c for c in row.confidence or () if c is not None), default=-1.0) for row in doc.rows
+             if row.table is None and text in _compact(row.text)]
+    return min(found, default=-1.0)
+
+
+def _settled_title(doc: Document, title: str) -> str:
+    """A scanned title whose agency differs by a character or two from the 落款's agency line (番禺 read as
+    番遇 in one of them): the reading the document's own text repeats more, then the one OCR read more surely,
+    is taken for both."""
+    match = _TITLE_YEAR.match(title)
+    prefix = match.group(1) if match else ""
+    if not (prefix and _AGENCY_SUFFIX.search(prefix)):
+        return title
+    paragraphs = [_without_signed_date(_compact(p)) for p in doc.paragraphs()]
+    text = _compact(doc.full_text())
+    for line in paragraphs[-10:]:
+        if len(line) != len(prefix) or line == prefix or not _AGENCY_SUFFIX.search(line):
+            continue
+        if sum(a != b for a, b in zip(line, prefix, strict=True)) > 2:
+            continue
+        if (text.count(line), _line_confidence(doc, line)) > (text.count(prefix), _line_confidence(doc, prefix)):
+            return line + title[len(prefix):]
+    return title
+
+
 def read_metadata(doc: Document) -> Metadata:
     title = find_title(doc)
+    if title and doc.ocr:
+        title = _settled_title(doc, title)
     period_start, period_end = find_period(doc.full_text())
     dates = Dates(signed=find_signed(doc), published=doc.meta.get("published"),
                   period_start=period_start, period_end=period_end)

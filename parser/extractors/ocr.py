@@ -438,8 +438,71 @@ def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell
             texts[cell], confidence[cell] = UNREADABLE, 0.0
 
 
+# A round seal is 38–45 mm across; a page is TARGET_WIDTH pixels over A4's 210 mm.
+SEAL_RADII = (int(TARGET_WIDTH / 210 * 16), int(TARGET_WIDTH / 210 * 25))
+SEAL_INK = (105, 200)  # grey levels of a red seal scanned in grey: darker than paper, lighter than black print
+SEAL_RING = 0.4  # share of a candidate circle that must be seal ink for it to be a seal's ring
+
+
+def find_grey_seals(gray: np.ndarray) -> list[tuple[int, int, int]]:
+    """Round seals in a grey scan (centre x, y and radius): a ring of mid-grey ink not next to black print.
+    In grey the red seal is as dark as thin print, so it is found by its shape — Hough circles over the
+    mid-grey marks left after the table's (equally grey, thin) rules are taken out — and kept only when ink
+    runs along most of the circle."""
+    blur = cv2.GaussianBlur(gray, (5, 5), 0)
+    # uint8 masks straight from OpenCV, combined in place: a page's worth of booleans or numpy arithmetic per
+    # step would add tens of MB to a page's peak
+    _, near_print = cv2.threshold(blur, SEAL_INK[0] - 16, 255, cv2.THRESH_BINARY_INV)
+    cv2.dilate(near_print, np.ones((7, 7), np.uint8), dst=near_print)
+    mid = cv2.inRange(blur, SEAL_INK[0], SEAL_INK[1])
+    del blur
+    cv2.subtract(mid, near_print, dst=mid)
+    del near_print
+    rules = cv2.morphologyEx(mid, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (60, 1)))
+    cv2.bitwise_or(rules, cv2.morphologyEx(mid, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 60))),
+                   dst=rules)
+    cv2.subtract(mid, rules, dst=mid)
+    del rules
+    # a seal is 400 pixels across: the circles are sought on the page at a quarter size
+    small = cv2.resize(mid, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    del mid
+    circles = cv2.HoughCircles(cv2.GaussianBlur(small, (5, 5), 0), cv2.HOUGH_GRADIENT, dp=1, minDist=60,
+                               param1=60, param2=25, minRadius=SEAL_RADII[0] // 4, maxRadius=SEAL_RADII[1] // 4)
+    if circles is None:
+        return []
+    angles = np.linspace(0, 2 * math.pi, 180, endpoint=False)
+    seals = []
+    for x, y, r in circles[0][:10]:
+        support = 0.0
+        for dr in (-2, -1, 0, 1, 2):
+            xs = np.clip((x + (r + dr) * np.cos(angles)).astype(int), 0, small.shape[1] - 1)
+            ys = np.clip((y + (r + dr) * np.sin(angles)).astype(int), 0, small.shape[0] - 1)
+            support = max(support, float((small[ys, xs] > 60).mean()))
+        if support >= SEAL_RING:
+            seals.append((int(x * 4), int(y * 4), int(r * 4)))
+    return seals
+
+
+def without_grey_seals(gray: np.ndarray) -> np.ndarray:
+    """The page with each grey seal's ink made paper: inside the seal's disc only, marks lighter than black
+    print (the seal's band) turn white; print under the seal, darker, stays."""
+    seals = find_grey_seals(gray)
+    if not seals:
+        return gray
+    gray = gray.copy()
+    height, width = gray.shape
+    for x, y, r in seals:
+        r += 15  # the ring's outer edge
+        x0, y0, x1, y1 = max(x - r, 0), max(y - r, 0), min(x + r + 1, width), min(y + r + 1, height)
+        disc = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.circle(disc, (x - x0, y - y0), r, 255, -1)
+        patch = gray[y0:y1, x0:x1]
+        patch[(disc > 0) & (patch >= SEAL_INK[0] - 5)] = 255
+    return gray
+
+
 def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int]:
-    gray = deskew(gray)
+    gray = without_grey_seals(deskew(gray))
     tables, rules = find_tables(gray)
     clean = gray.copy()
     clean[rules > 0] = 255  # rules erased: tesseract reads cells better without them
@@ -518,6 +581,12 @@ def _rendered_gray(bitmap: Any) -> np.ndarray:
     return gray
 
 
+def _read_held_page(held: list[np.ndarray], page_no: int, deadline: float) -> tuple[list[Row], int]:
+    """`read_page` on a page handed over in a list it empties: the pool's work item would otherwise keep the
+    page as rendered alive (6 MB) while the page is read straightened and cleaned."""
+    return read_page(held.pop(), page_no, 0, deadline)
+
+
 def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limits) -> Document:
     """Pages read two at a time (tesseract runs single-threaded, one page per core), rendered only as they
     are read, so a long scan never holds more than a few page images in memory."""
@@ -528,7 +597,7 @@ def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limit
     with ThreadPoolExecutor(max_workers=workers) as pool:
         in_flight: list[Future[tuple[list[Row], int]]] = []
         for page_no, gray in enumerate(pages, start=1):
-            in_flight.append(pool.submit(read_page, gray, page_no, 0, deadline))
+            in_flight.append(pool.submit(_read_held_page, [gray], page_no, deadline))
             del gray
             if len(in_flight) >= workers:
                 results.append(in_flight.pop(0).result())
