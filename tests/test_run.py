@@ -16,12 +16,12 @@ from aiosmtpd.controller import Controller
 from conftest import Inbox
 from conftest import free_port as _free_port
 from monitor_harness import CHAT, CHINA, Harness, make_harness
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 
 from notifier.messages import render_event
 from notifier.subscriptions import subscribe
 from sandbox.sites.world import SandboxReport
-from storage.models import Delivery, Event, MonitorState, Subscription
+from storage.models import Delivery, Event, MonitorState, Site, Subscription
 
 POLL = 4.0
 
@@ -155,6 +155,15 @@ def test_kill_9_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
         # out when the clock is moved on
         harness.start()
         harness.world.now = harness.world.now + timedelta(minutes=6)
+        final_start = harness.world.now
+
+        def polled_since_restart() -> bool:  # every site read again after the last start (a slow start-up
+            with harness.sessions() as session:  # must not end the test before the monitor did anything)
+                stale = session.scalar(select(func.count()).select_from(Site).where(
+                    or_(Site.last_poll_at.is_(None), Site.last_poll_at < final_start)))
+            return stale == 0
+
+        assert harness.wait_for(polled_since_restart, 180), harness.output()[-3000:]
 
         def settled() -> bool:
             with harness.sessions() as session:
