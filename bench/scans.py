@@ -1,9 +1,10 @@
 """Scanned reports: cells right, metadata right, error findings on clean documents, seconds per page.
 
-    .venv/bin/python bench/scans.py [--renders] [--generated N] [--kind KIND ...] [--only NAME]
+    .venv/bin/python bench/scans.py [--renders] [--rescan N] [--generated N] [--kind KIND ...] [--only NAME]
 
-`--renders` reads the rendered real records in $NIANBAO_CORPUS/corpus/renders (default ../shared); `--generated
-N` renders N scans of each kind with the project's report generator (kinds: see `SCAN_KINDS` in
+`--renders` reads the rendered real records in $NIANBAO_CORPUS/corpus/renders (default ../shared); `--rescan N`
+prints and scans those renders' PDFs again N times with each kind of scan (real records, every kind of scan);
+`--generated N` renders N scans of each kind with the project's report generator (kinds: see `SCAN_KINDS` in
 sandbox/reportgen/render_scan.py). Prints one line per document, then totals and the median / p95 seconds
 per page per kind, and the peak RSS (this process and the largest tesseract child).
 """
@@ -32,7 +33,7 @@ import checks  # noqa: E402
 from parser import parse  # noqa: E402
 from parser.record import Record  # noqa: E402
 from sandbox.reportgen import generate  # noqa: E402
-from sandbox.reportgen.render_scan import SCAN_KINDS, render_scan  # noqa: E402
+from sandbox.reportgen.render_scan import SCAN_KINDS, render_scan, scan_pdf  # noqa: E402
 
 METADATA = ("title", "agency", "year", "template", "dates", "sections")
 
@@ -78,6 +79,7 @@ def _cpu_seconds() -> float:
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--renders", action="store_true")
+    options.add_argument("--rescan", type=int, default=0, help="scans of each render's PDF per kind")
     options.add_argument("--generated", type=int, default=0)
     options.add_argument("--kind", action="append", help="generated kinds (default: all)")
     options.add_argument("--only", help="renders whose name contains this")
@@ -99,6 +101,18 @@ def main() -> None:
             label = json.loads((corpus / "labels" / f"{name}.json").read_text(encoding="utf-8"))
             expected = json.loads((corpus / "labels" / f"{name}.findings.json").read_text(encoding="utf-8"))
             jobs.append(("renders", name, path.read_bytes(), label, expected))
+    if args.rescan:
+        corpus = Path(os.environ.get("NIANBAO_CORPUS", ROOT.parent / "shared")) / "corpus" / "renders"
+        for path in sorted((corpus / "docs").glob("*-pdf.pdf")):
+            name = path.stem.removesuffix("-pdf")
+            if args.only and args.only not in name:
+                continue
+            label = json.loads((corpus / "labels" / f"{name}-scan.json").read_text(encoding="utf-8"))
+            expected = json.loads((corpus / "labels" / f"{name}-scan.findings.json").read_text(encoding="utf-8"))
+            for seed in range(args.rescan):
+                for kind in args.kind or list(SCAN_KINDS):
+                    data = scan_pdf(path.read_bytes(), random.Random(seed), kind=kind, agency=label.get("agency") or "")
+                    jobs.append((f"rescan-{kind}", f"{name}/{seed}", data, label, expected))
     for seed in range(args.generated):
         for kind in args.kind or list(SCAN_KINDS):
             spec = generate(random.Random(5000 + seed))

@@ -145,11 +145,19 @@ def scan_pages(pdf: bytes, rng: random.Random, *, dpi: int = 200, max_skew: floa
 
 def render_scan(spec: ReportSpec, rng: random.Random | None = None, *, dpi: int | None = None,
                 kind: str = "plain") -> bytes:
+    how = SCAN_KINDS[kind]
+    pdf = render_pdf(spec, repeat_headers=how.repeat_headers)
+    return scan_pdf(pdf, rng, dpi=dpi, kind=kind, agency=spec.record.agency or "")
+
+
+def scan_pdf(pdf: bytes, rng: random.Random | None = None, *, dpi: int | None = None, kind: str = "plain",
+             agency: str = "") -> bytes:
+    """Any PDF printed, perhaps stamped with `agency`'s seal, and scanned as `kind` (the header rows of tables
+    are repeated only where the PDF repeats them)."""
     rng = rng or random.Random(0)
     how = SCAN_KINDS[kind]
     resolution = dpi or rng.randint(*how.dpi)
-    pdf = render_pdf(spec, repeat_headers=how.repeat_headers)
-    pages = scan_pages(pdf, rng, dpi=resolution, kind=how, agency=spec.record.agency or "")
+    pages = scan_pages(pdf, rng, dpi=resolution, kind=how, agency=agency)
     out = io.BytesIO()
     pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=resolution,
                   quality=rng.randint(*how.jpeg_quality))
