@@ -141,16 +141,16 @@ def main() -> None:
                 print("      ERROR", line)
             for line in missed:
                 print("     ", line)
-            for path, read in record.source.uncertain.items():
-                print(f"      unsure {path}: {read!r}")
+            for where, read in record.source.uncertain.items():
+                print(f"      unsure {where}: {read!r}")
     print()
     print(f"{'kind':<14}{'docs':>5}{'cells right':>14}{'metadata right':>16}{'errors':>8}{'s/page med':>11}"
           f"{'p95':>7}{'cpu s/page':>11}")
     for kind, (right, cells, meta_right, meta, errors, docs) in sorted(totals.items()):
-        pages = sorted(per_page[kind])
-        p95 = pages[min(len(pages) - 1, round(0.95 * (len(pages) - 1)))]
+        seconds = sorted(per_page[kind])
+        p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
         print(f"{kind:<14}{docs:>5}{100 * right / max(cells, 1):>13.2f}%{100 * meta_right / max(meta, 1):>15.1f}%"
-              f"{errors:>8}{statistics.median(pages):>11.2f}{p95:>7.2f}{statistics.median(cpu_per_page[kind]):>11.2f}")
+              f"{errors:>8}{statistics.median(seconds):>11.2f}{p95:>7.2f}{statistics.median(cpu_per_page[kind]):>11.2f}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: {own:.0f} MiB (this process), {child:.0f} MiB (largest child)")
