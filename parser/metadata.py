@@ -25,10 +25,14 @@ _SIGNED_LINE_OCR = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MON
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
 # the day's 日 as OCR reads it too (日 → 月, 目, 曰): a date's parts are told by their order, not the marker
 _DAY = r"[日曰目月]"
+# a month or day as OCR reads it too: 1 as 工, 丨, l, I or |; each day may have one stray character OCR put
+# before it ("31有日")
+_OCR_MONTH_DAY = r"([\d工丨lI|]{1,2}|[一二三四五六七八九十]{1,3})"
+_OCR_ONES = str.maketrans("工丨lI|", "11111")
 _PERIOD = re.compile(
-    r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY
-    + _DAY + r"?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?" + _MONTH_DAY + r"月" + _MONTH_DAY
-    + r"[^\d年月日。]?" + _DAY)  # and one stray character OCR put before it ("31有日")
+    r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _OCR_MONTH_DAY + r"月"
+    + _OCR_MONTH_DAY + r"(?:[^\d年月日。至]?" + _DAY + r")?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?"
+    + _OCR_MONTH_DAY + r"月" + _OCR_MONTH_DAY + r"[^\d年月日。]?" + _DAY)
 _SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 _INLINE_HEADINGS = {
     "overview": re.compile(r"[一1][、.．](总体情况|概述|基本情况)"),
@@ -42,6 +46,7 @@ _AGENCY_SUFFIX = re.compile(r"(政府|办事处|街道|委员会|局|厅|办公�
 
 
 def _cn_number(text: str) -> int:
+    text = text.translate(_OCR_ONES)
     if text.isdigit():
         return int(text)
     if len(text) == 4 and all(c in _CN_DIGITS for c in text):

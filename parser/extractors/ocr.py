@@ -199,7 +199,11 @@ class Word:
     y: float
     conf: float
     line: tuple[int, int, int]
-    left: int
+    box: Box
+
+    @property
+    def left(self) -> int:
+        return self.box.x0
 
 
 def _ocr_words(image: np.ndarray, deadline: float) -> list[Word]:
@@ -217,9 +221,44 @@ def _ocr_words(image: np.ndarray, deadline: float) -> list[Word]:
             continue
         x = data["left"][i] + data["width"][i] / 2
         y = data["top"][i] + data["height"][i] / 2
+        box = Box(data["left"][i], data["top"][i], data["left"][i] + data["width"][i],
+                  data["top"][i] + data["height"][i])
         words.append(Word(text.strip(), x, y, float(data["conf"][i]),
-                          (data["block_num"][i], data["par_num"][i], data["line_num"][i]), data["left"][i]))
+                          (data["block_num"][i], data["par_num"][i], data["line_num"][i]), box))
     return words
+
+
+def _missed_lines(page: np.ndarray, words: list[Word], tables: list[list[GridCell]], deadline: float) -> list[Word]:
+    """Lines of text that tesseract's page layout left out — it drops a heading standing alone between a
+    paragraph and a table now and then (二、主动公开政府信息情况): ink outside the tables and outside the rows
+    of every word read, cut into horizontal bands, each band read as one line."""
+    ink = cv2.threshold(page, 127, 1, cv2.THRESH_BINARY_INV)[1]
+    for cells in tables:
+        ink[max(min(c.box.y0 for c in cells) - 8, 0):max(c.box.y1 for c in cells) + 8,
+            max(min(c.box.x0 for c in cells) - 8, 0):max(c.box.x1 for c in cells) + 8] = 0
+    # tesseract's word boxes leave glyphs between them out; whole lines read are taken out by their rows
+    for word in words:
+        ink[max(word.box.y0 - 6, 0):word.box.y1 + 6, :] = 0
+    per_row = ink.sum(axis=1)
+    bands: list[list[int]] = []
+    for y in np.flatnonzero(per_row >= 3):
+        if bands and y - bands[-1][1] <= 6:
+            bands[-1][1] = int(y)
+        else:
+            bands.append([int(y), int(y)])
+    boxes = []
+    for y0, y1 in bands:
+        if not 12 <= y1 - y0 <= 150 or int(per_row[y0:y1 + 1].sum()) < 150:
+            continue  # a speck, a stray mark, or no line of print (a seal's remnant)
+        columns = np.flatnonzero(ink[y0:y1 + 1].any(axis=0))
+        if columns[-1] - columns[0] >= 30:
+            boxes.append(Box(max(int(columns[0]) - 8, 0), max(y0 - 8, 0), int(columns[-1]) + 9, y1 + 9))
+    del ink
+    found = []
+    for k, (box, (text, conf)) in enumerate(zip(boxes, _read_cells(page, boxes, deadline, "chi_sim"), strict=True)):
+        if len(_CJK.findall(text)) >= 2 and conf >= 30:
+            found.append(Word(text, (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, conf, (-1, k, 0), box))
+    return found
 
 
 def _join(words: list[Word]) -> str:
@@ -341,6 +380,12 @@ def _is_label(text: str) -> bool:
     return len(_CJK.findall(text)) >= 3
 
 
+def _garbled_figure(text: str, confidence: float) -> bool:
+    """A figure the page pass misread as a character or two, unsure of it (a faint 0 as 已)."""
+    return bool(text) and not _looks_numeric(text) and len(text) <= 2 and len(_CJK.findall(text)) <= 1 \
+        and confidence < 60
+
+
 def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
                   confidence: dict[GridCell, float]) -> list[GridCell]:
     """Cells that hold figures. A figure column is one where at least two rows show a figure right of the
@@ -358,8 +403,7 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
         right = [c for c in cells if c.col > last_label]
         numeric = sum(1 for c in right if texts[c] and _looks_numeric(texts[c]))
         # a figure row: labels on the left, then figures (some perhaps read as nothing)
-        garbled = [c for c in right if texts[c] and not _looks_numeric(texts[c])
-                   and len(texts[c]) <= 2 and len(_CJK.findall(texts[c])) <= 1 and confidence.get(c, 100) < 60]
+        garbled = [c for c in right if _garbled_figure(texts[c], confidence.get(c, 100))]
         if not (numeric >= 2 or (last_label >= 0 and len(right) >= 3 and numeric + len(garbled) >= 1 and
                                  all(not texts[c] or _looks_numeric(texts[c]) or c in garbled for c in right))):
             continue
@@ -380,7 +424,9 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
     early = {row for row, cells in rows.items() if row < first_figure_row and cells[0].col == 0
              and _CJK.search(texts[cells[0]]) and len(_CJK.findall(texts[cells[0]])) <= 12
              and any(c.col in figure_columns for c in cells)
-             and not any(_CJK.search(texts[c]) for c in cells if c.col in figure_columns)}
+             and not any(_CJK.search(texts[c]) and not _looks_numeric(texts[c])
+                         and not _garbled_figure(texts[c], confidence.get(c, 100))
+                         for c in cells if c.col in figure_columns)}
     return [c for c in grid_cells
             if (c.row >= first_figure_row or c.row in early) and (c.col in figure_columns or
                                                (c.colspan > 1 and _looks_numeric(texts[c]) and texts[c]))
@@ -510,7 +556,10 @@ def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float
     clean[rules > 0] = 255  # rules erased: tesseract reads cells better without them
     # paper made white: a blank cell's crop is then blank, not noise that Otsu would split into "ink"
     clean[gray > _paper_level(gray)] = 255
-    words = _ocr_words(_despeckled_page(clean), deadline)
+    page = _despeckled_page(clean)
+    words = _ocr_words(page, deadline)
+    words += _missed_lines(page, words, tables, deadline)
+    del page
     placed: set[int] = set()
     items: list[tuple[float, Row]] = []
     for t, cells in enumerate(tables):
