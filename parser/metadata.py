@@ -20,8 +20,8 @@ _MONTH_DAY = r"(\d{1,2}|[一二三四五六七八九十]{1,3})"
 _CN_DATE = re.compile(_YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日")
 _SIGNED_LINE = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
 _SIGNED_AFTER_AGENCY = re.compile(r"^(\D{2,40}?)" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"日$")
-# a scanned 落款 date whose 日 OCR misread (日 → 晶 next to a speck): its parts are told by their order
-_SIGNED_LINE_OCR = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"[^\d\s年月]$")
+# a scanned 落款 date whose 日 OCR misread (日 → 晶 next to a speck, 日 → 月): its parts are told by their order
+_SIGNED_LINE_OCR = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MONTH_DAY + r"[^\d\s年]$")
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
 # the day's 日 as OCR reads it too (日 → 月, 目, 曰): a date's parts are told by their order, not the marker
 _DAY = r"[日曰目月]"
@@ -290,6 +290,22 @@ def _settled_title(doc: Document, title: str) -> str:
             continue
         if (text.count(line), _line_confidence(doc, line)) > (text.count(prefix), _line_confidence(doc, prefix)):
             return line + title[len(prefix):]
+    if text.count(prefix) > 1:
+        return title  # the title's reading is repeated in the text: it stands
+    # read once only, in the title: the body's mention of the agency that differs by a few misread characters
+    # (潜泽区 for 洪泽区), the one repeated most, then the one read most surely
+    allowed = max(2, len(prefix) // 5)
+    readings: dict[str, int] = {}
+    for paragraph in paragraphs[1:]:
+        for start in range(len(paragraph) - len(prefix) + 1):
+            window = paragraph[start:start + len(prefix)]
+            if window != prefix and _AGENCY_SUFFIX.search(window) and \
+                    sum(a != b for a, b in zip(window, prefix, strict=True)) <= allowed:
+                readings[window] = readings.get(window, 0) + 1
+    if readings:
+        best = max(readings, key=lambda r: (readings[r], _line_confidence(doc, r)))
+        if _line_confidence(doc, best) > _line_confidence(doc, prefix):
+            return best + title[len(prefix):]
     return title
 
 

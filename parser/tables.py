@@ -261,8 +261,9 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool,
                 found = match_proactive_field(fold(lab))
                 if found:
                     fields.append(found)
-                    if found == "amount":
-                        header_unit = _unit_in(lab)
+                # the unit in any header cell: OCR may have garbled the words before it (采购总金独(万元))
+                if found == "amount" or (ocr and header_unit is None):
+                    header_unit = _unit_in(lab) or header_unit
             continue
         if not split.values or not split.labels:
             continue
