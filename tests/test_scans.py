@@ -17,7 +17,7 @@ import checks
 from parser import parse
 from sandbox.reportgen import generate
 from sandbox.reportgen.plant import PLANTS
-from sandbox.reportgen.render_scan import SCAN_KINDS, render_scan
+from sandbox.reportgen.render_scan import SCAN_KINDS, render_scan, scan_pdf
 
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
 METADATA = ("title", "agency", "year", "template", "dates", "sections")
@@ -54,6 +54,32 @@ def test_rendered_real_record_scan_reads_as_its_label(shared: Path, name: str) -
     findings = checks.run(record)
     assert {_where(e) for e in expected} <= {_where(f) for f in findings}
     wanted = {_where(e) for e in expected}
+    assert not [f.message for f in findings if f.severity == "error" and _where(f) not in wanted]
+
+
+# real records printed and scanned again as the kinds of scan agencies publish; each pair failed once (a heading
+# tesseract's layout dropped, 统计期限 with 1 read as 工, a title agency misread and no 落款 to settle it)
+RESCANNED = (("r-pingtan2024", "jpeg"), ("r-hzq2023", "sealed-grey"), ("r-pingtan2021", "plain"))
+
+
+@pytest.mark.slow
+@needs_tesseract
+@pytest.mark.parametrize(("name", "kind"), RESCANNED)
+def test_real_record_scanned_again_as_each_kind_reads_as_its_label(shared: Path, name: str, kind: str) -> None:
+    renders = shared / "corpus" / "renders"
+    if not (renders / "docs" / f"{name}-pdf.pdf").exists():
+        pytest.skip(f"{name}-pdf.pdf not in {renders}")
+    label = json.loads((renders / "labels" / f"{name}-scan.json").read_text(encoding="utf-8"))
+    expected = json.loads((renders / "labels" / f"{name}-scan.findings.json").read_text(encoding="utf-8"))
+    data = scan_pdf((renders / "docs" / f"{name}-pdf.pdf").read_bytes(), random.Random(0), kind=kind,
+                    agency=label["agency"])
+    record = parse(data)
+    diffs = differences(label, record.to_json(with_source=False))
+    assert not [d for d in diffs if d.split(".")[1].split(":")[0] in METADATA], diffs
+    assert len([d for d in diffs if d.startswith(".tables")]) <= 0.01 * _cells(label), diffs
+    findings = checks.run(record)
+    wanted = {_where(e) for e in expected}
+    assert wanted <= {_where(f) for f in findings}
     assert not [f.message for f in findings if f.severity == "error" and _where(f) not in wanted]
 
 
@@ -188,6 +214,37 @@ def test_a_seal_scanned_in_grey_is_found_and_only_its_ink_made_paper() -> None:
     yy, xx = np.ogrid[:grey.shape[0], :grey.shape[1]]
     disc[(xx - 1400) ** 2 + (yy - 700) ** 2 <= 180 ** 2] = True
     seal_only = disc & (plain > 200) & (grey < 200)  # the seal's ink on paper
-    assert seal_only.sum() > 5000 and (cleaned[seal_only] == 255).mean() > 0.97
+    # (seal ink within a pixel of print stays with the print's soft edges)
+    assert seal_only.sum() > 5000 and (cleaned[seal_only] == 255).mean() > 0.95
     print_under = disc & (plain < 60)  # figures and rules under the seal stay black
     assert print_under.sum() > 500 and (cleaned[print_under] < 60).mean() > 0.97
+    # the whole ring, out to its outer edge, is paper; the soft edges of the strokes under it stay
+    ring = np.zeros_like(disc)
+    ring[(xx - 1400) ** 2 + (yy - 700) ** 2 <= 200 ** 2] = True
+    ring &= ~disc & (plain > 200) & (grey < 200)
+    assert ring.sum() > 2000 and (cleaned[ring] == 255).mean() > 0.97
+    soft = disc & (plain >= 60) & (plain < 200) & (grey == plain)  # anti-aliased print, no seal ink over it
+    assert soft.sum() > 200 and (cleaned[soft] < 230).mean() > 0.9
+
+
+@needs_tesseract
+def test_a_line_the_page_layout_left_out_is_read_on_its_own() -> None:
+    import time
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from parser.extractors.ocr import TARGET_WIDTH, _missed_lines, _ocr_words
+    from sandbox.reportgen.render_scan import _font
+
+    page = Image.new("L", (TARGET_WIDTH, 900), 255)
+    draw = ImageDraw.Draw(page)
+    draw.text((200, 150), "全年主动公开政府信息共计一千余条。", fill=0, font=_font(48))
+    draw.text((260, 500), "二、主动公开政府信息情况", fill=0, font=_font(52))
+    pixels = np.asarray(page)
+    words = _ocr_words(pixels, time.monotonic() + 60)  # tesseract (5.3, chi_sim) leaves the heading out here
+    first_line = [w for w in words if w.y < 300]
+    assert first_line
+    found = _missed_lines(pixels, first_line, [], time.monotonic() + 60)
+    assert [w.text for w in found] == ["二、主动公开政府信息情况"]
+    assert _missed_lines(pixels, first_line + found, [], time.monotonic() + 60) == []  # nothing read twice
