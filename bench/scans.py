@@ -59,6 +59,16 @@ def score(label: dict[str, Any], got: dict[str, Any]) -> tuple[int, int, int, in
     return cells - wrong_cells, cells, meta_fields - wrong_meta, meta_fields, diffs
 
 
+def unlabelled(label: Any, got: Any, path: str = "") -> list[str]:
+    """Keys of the parsed tables that the label does not have (a header row read as a table row)."""
+    if not isinstance(label, dict) or not isinstance(got, dict):
+        return []
+    out = [f"{path}.{key}" for key in got if key not in label]
+    for key, value in label.items():
+        out += unlabelled(value, got.get(key), f"{path}.{key}")
+    return out
+
+
 def unexpected_errors(record: Record, expected: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     findings = checks.run(record)
     wanted = {(e["rule"], e.get("table"), e.get("row"), e.get("column")) for e in expected}
@@ -119,6 +129,7 @@ def main() -> None:
             data = render_scan(spec, random.Random(seed), kind=kind)
             jobs.append((f"gen-{kind}", f"seed{seed}", data, spec.record.to_json(with_source=False), []))
 
+    unlabelled_keys = 0
     print(f"{'kind':<14}{'document':<34}{'cells':>11}{'meta':>8}{'errors':>7}{'s/page':>8}")
     for kind, name, data, label, expected in jobs:
         started, cpu_started = time.perf_counter(), _cpu_seconds()
@@ -128,6 +139,9 @@ def main() -> None:
         per_page[kind].append(elapsed / pages)
         cpu_per_page[kind].append((_cpu_seconds() - cpu_started) / pages)
         right, cells, meta_right, meta, diffs = score(label, record.to_json(with_source=False))
+        junk = unlabelled(label.get("tables"), record.to_json()["tables"], ".tables")
+        unlabelled_keys += len(junk)
+        diffs += [f"UNLABELLED {path}" for path in junk]
         extra, missed = unexpected_errors(record, expected)
         total = totals[kind]
         for i, value in enumerate((right, cells, meta_right, meta, len(extra), 1)):
@@ -151,6 +165,7 @@ def main() -> None:
         p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
         print(f"{kind:<14}{docs:>5}{100 * right / max(cells, 1):>13.2f}%{100 * meta_right / max(meta, 1):>15.1f}%"
               f"{errors:>8}{statistics.median(seconds):>11.2f}{p95:>7.2f}{statistics.median(cpu_per_page[kind]):>11.2f}")
+    print(f"table keys the labels do not have (rows read from headers or stray text): {unlabelled_keys}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: {own:.0f} MiB (this process), {child:.0f} MiB (largest child)")

@@ -245,11 +245,15 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool,
     continued: tuple[str, str] | None = None  # (key, label) of a row whose label may go on in the next row
     page = None
     region = splits[:end] if end >= 0 else splits
-    first = next((i for i, s in enumerate(region) if "第二十条" in s.label or fold("信息内容") in s.label), None)
+    # the block's first rule line or its header; on a scan either may be lost, the field names rarely both
+    first = next((i for i, s in enumerate(region) if "第二十条" in s.label or fold("信息内容") in s.label
+                  or (not s.values and sum(1 for lab in s.labels if match_proactive_field(fold(lab))) >= 2)), None)
     if first is None:
         return {}, [], None
     for split in region[first:]:
         label = split.label
+        if any(fold(word) in label for word in ("申请人情况", "自然人", "商业企业")):
+            break  # 表三's header, above its first row
         if re.search(r"第二十条", label) and not split.values:
             block_labels.append(split.labels[0] if split.labels else label)
             continue

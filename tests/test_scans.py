@@ -91,8 +91,9 @@ def _clean_scan(kind: str, seed: int) -> tuple[Any, bytes]:
 @pytest.mark.slow
 @needs_tesseract
 @pytest.mark.parametrize("kind", sorted(SCAN_KINDS))
-def test_generated_scan_of_each_kind_reads_right_and_raises_no_error(kind: str) -> None:
-    spec, data = _clean_scan(kind, sorted(SCAN_KINDS).index(kind))
+@pytest.mark.parametrize("draw", [0, 1])
+def test_generated_scan_of_each_kind_reads_right_and_raises_no_error(kind: str, draw: int) -> None:
+    spec, data = _clean_scan(kind, sorted(SCAN_KINDS).index(kind) + 10 * draw)
     expected = spec.record.to_json(with_source=False)
     record = parse(data)
     findings = checks.run(record)
@@ -105,7 +106,8 @@ def test_generated_scan_of_each_kind_reads_right_and_raises_no_error(kind: str) 
 
 @pytest.mark.slow
 @needs_tesseract
-@pytest.mark.parametrize(("rule", "kind"), [("T3-ROWSUM", "sealed")])
+@pytest.mark.parametrize(("rule", "kind"), [("T3-ROWSUM", "sealed"), ("T4-BLOCK", "sealed-grey"),
+                                           ("T3-BALANCE", "jpeg"), ("T3-RESULTS", "low-dpi")])
 def test_a_planted_error_in_a_scan_is_still_found(rule: str, kind: str) -> None:
     for seed in range(20):
         spec = generate(random.Random(900 + seed))

@@ -351,6 +351,8 @@ def _despeckle(crop: np.ndarray, scale: int = 1) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     keep = np.zeros_like(ink)
     height, width = ink.shape
+    kept: list[int] = []
+    dots: list[int] = []
     for k in range(1, count):
         x, y, w, h, area = stats[k]
         touches_edge = x == 0 or y == 0 or x + w >= width or y + h >= height
@@ -358,6 +360,21 @@ def _despeckle(crop: np.ndarray, scale: int = 1) -> np.ndarray:
         if (area >= 14 * scale or (area >= 6 * scale and dash)) and \
                 not (touches_edge and (h >= height * 0.8 or w >= width * 0.8 or area < 40 * scale)):
             keep[labels == k] = 255  # not a speck, nor the remnant of a ruling line at the cell's edge
+            kept.append(k)
+        elif not touches_edge and area >= 4 * scale and max(w, h) <= 2 * min(w, h):
+            dots.append(k)
+    if kept and dots:
+        # a decimal point is as small as a speck: kept where it sits on the figures' baseline in a gap
+        # between two of them (15162.07 read as 1516207 otherwise, by both models, surely)
+        glyph_height = float(np.median(stats[kept, cv2.CC_STAT_HEIGHT]))
+        baseline = float(np.median(stats[kept, cv2.CC_STAT_TOP] + stats[kept, cv2.CC_STAT_HEIGHT]))
+        spans = [(int(stats[k, 0]), int(stats[k, 0] + stats[k, 2])) for k in kept]
+        for k in dots:
+            x, y, w, h, _area = stats[k]
+            between = any(right <= x for _, right in spans) and any(left >= x + w for left, _ in spans)
+            in_gap = not any(left < x + w and x < right for left, right in spans)
+            if between and in_gap and h <= 0.4 * glyph_height and abs(y + h - baseline) <= max(3, 0.15 * glyph_height):
+                keep[labels == k] = 255
     points = cv2.findNonZero(keep)
     if points is None:
         return np.full_like(binary, 255)
@@ -532,8 +549,9 @@ def find_grey_seals(gray: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _ring_outer_radius(gray: np.ndarray, x: int, y: int, r: int) -> int:
-    """Where the seal's ring ends outwards. Hough settles on its inner edge as often as on its middle: the
-    share of seal-grey pixels is followed outwards along circles until it falls to a third of the ring's."""
+    """Where the seal's ring ends outwards. Hough settles on the ring's inner edge, or on the arc of the
+    name inside it, as often as on its middle: the outermost circle about as inked as the best one, then
+    outwards from it until the share of seal-grey pixels falls to a third of the best."""
     angles = np.linspace(0, 2 * math.pi, 360, endpoint=False)
     height, width = gray.shape
     shares = []
@@ -543,11 +561,12 @@ def _ring_outer_radius(gray: np.ndarray, x: int, y: int, r: int) -> int:
         values = gray[ys, xs]
         shares.append((radius, float(((values >= SEAL_INK[0] - 15) & (values <= SEAL_INK[1])).mean())))
     peak = max(share for _, share in shares)
-    outer = r
+    outer = max(radius for radius, share in shares if share >= peak / 2)
     for radius, share in shares:
-        if radius > r and share < peak / 3:
-            break
-        outer = radius
+        if radius > outer:
+            if share < peak / 3:
+                break
+            outer = radius
     return outer
 
 
@@ -576,12 +595,18 @@ def without_grey_seals(gray: np.ndarray) -> np.ndarray:
 
 
 def read_page(gray: np.ndarray, page_no: int, table_offset: int, deadline: float) -> tuple[list[Row], int]:
+    """One page's rows: its tables' cells and its running text. The page given is consumed (cleaned in
+    place where it is writable)."""
     gray = without_grey_seals(deskew(gray))
     tables, rules = find_tables(gray)
-    clean = gray.copy()
+    paper = _paper_level(gray)
+    # the page is cleaned in place (it is this reader's own; one copy fewer per page in flight)
+    clean = gray if gray.flags.writeable else gray.copy()
+    del gray
     clean[rules > 0] = 255  # rules erased: tesseract reads cells better without them
+    del rules
     # paper made white: a blank cell's crop is then blank, not noise that Otsu would split into "ink"
-    clean[gray > _paper_level(gray)] = 255
+    clean[clean > paper] = 255
     page = _despeckled_page(clean)
     words = _ocr_words(page, deadline)
     words += _missed_lines(page, words, tables, deadline)
