@@ -448,9 +448,9 @@ def _figure_cells(grid_cells: list[GridCell], texts: dict[GridCell, str],
     early = {row for row, cells in rows.items() if row < first_figure_row and cells[0].col == 0
              and _CJK.search(texts[cells[0]]) and len(_CJK.findall(texts[cells[0]])) <= 12
              and any(c.col in figure_columns for c in cells)
-             and not any(_CJK.search(texts[c]) and not _looks_numeric(texts[c])
+             and not any(_CJK.search(texts[c]) and not _looks_numeric(texts[c]) and len(texts[c]) > 1
                          and not _garbled_figure(texts[c], confidence.get(c, 100))
-                         for c in cells if c.col in figure_columns)}
+                         for c in cells if c.col in figure_columns)}  # a lone 0 reads as 己 even surely
     return [c for c in grid_cells
             if (c.row >= first_figure_row or c.row in early) and (c.col in figure_columns or
                                                (c.colspan > 1 and _looks_numeric(texts[c]) and texts[c]))
