@@ -257,8 +257,7 @@ def _read_proactive(splits: list[SplitRow], end: int, template: str, ocr: bool,
         if re.search(r"第二十条", label) and not split.values:
             block_labels.append(split.labels[0] if split.labels else label)
             continue
-        if "信息内容" in label or (split.labels and not split.values and
-                                   sum(1 for lab in split.labels if match_proactive_field(fold(lab))) >= 1):
+        if _is_proactive_header(split, ocr):
             fields = []
             header_unit = None
             for lab in split.labels:
@@ -335,6 +334,19 @@ def _fuzzy_proactive_row(label: str) -> str | None:
     scored = [(difflib.SequenceMatcher(None, label, name).ratio(), key) for name, key in _PROACTIVE_NAMES.items()]
     ratio, key = max(scored)
     return key if ratio >= 0.6 else None
+
+
+def _is_proactive_header(split: SplitRow, ocr: bool) -> bool:
+    """A block's header row (信息内容 | 本年制发件数 | …). On a scan 信息内容 may read 言息内容 and a header cell
+    may be unreadable (`?`), which leaves the row looking like a row with a value."""
+    if "信息内容" in split.label:
+        return True
+    if not split.labels or not any(match_proactive_field(fold(lab)) for lab in split.labels):
+        return False
+    if not split.values:
+        return True
+    return ocr and (difflib.SequenceMatcher(None, fold(split.labels[0]), "信息内容").ratio() >= 0.75
+                    or not any(is_number(v, ocr=True) for v in split.values))
 
 
 def _unit_in(header: str) -> str | None:
