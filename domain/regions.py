@@ -257,6 +257,29 @@ def region_from_agency_name(agency: str) -> Region | None:
     return None
 
 
+def with_region_names_mended(agency: str) -> str:
+    """An agency name read by OCR with one character of a region's name misread (广州市番遇区财政局): the
+    name with that region's name as the ministry writes it (广州市番禺区财政局). A region is mended only where
+    exactly one known name of the same length fits but for one character — under the regions read before it
+    when there are any; its last character (区, 县, 市) must match. Otherwise the name is returned as it is."""
+    name = agency or ""
+    chain = _parse_path(name, full_names_only=True, whole=False)
+    done = sum(len(region.name) for region in chain)
+    if chain and chain[-1].level == "county":
+        return name  # read down to the county: nothing to mend above the agency itself
+    candidates: Iterable[Region] = _descendants(chain[-1]) if chain else _table().regions
+    rest = name[done:]
+    fits = {
+        region.name for region in candidates
+        if len(region.name) >= 3 and len(rest) > len(region.name) and rest[len(region.name) - 1] == region.name[-1]
+        and sum(a != b for a, b in zip(rest, region.name, strict=False)) == 1
+    }
+    if len(fits) != 1:
+        return name
+    fit = fits.pop()
+    return name[:done] + fit + rest[len(fit):]
+
+
 def region_label(code: str | None) -> str:
     """A code as people read it (320813 → 江苏省淮安市洪泽区); the code itself when unknown."""
     if not code:

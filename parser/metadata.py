@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from domain.regions import with_region_names_mended
 from domain.time import iso_date
 
 from .cells import fold
@@ -25,14 +26,15 @@ _SIGNED_LINE_OCR = re.compile(r"^" + _YEAR + r"年" + _MONTH_DAY + r"月" + _MON
 _TITLE_YEAR = re.compile(r"^(.*?)(?:关于)?" + _YEAR + r"年")
 # the day's 日 as OCR reads it too (日 → 月, 目, 曰): a date's parts are told by their order, not the marker
 _DAY = r"[日曰目月]"
-# a month or day as OCR reads it too: 1 as 工, 丨, l, I or |; each day may have one stray character OCR put
-# before it ("31有日")
+# a month or day as OCR reads it too: 1 as 工, 丨, l, I or |; each number may have one stray character OCR put
+# after it ("31有日", "12?月")
 _OCR_MONTH_DAY = r"([\d工丨lI|]{1,2}|[一二三四五六七八九十]{1,3})"
 _OCR_ONES = str.maketrans("工丨lI|", "11111")
+_STRAY = r"[^\d年月日。至]?"
 _PERIOD = re.compile(
-    r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _OCR_MONTH_DAY + r"月"
-    + _OCR_MONTH_DAY + r"(?:[^\d年月日。至]?" + _DAY + r")?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?"
-    + _OCR_MONTH_DAY + r"月" + _OCR_MONTH_DAY + r"[^\d年月日。]?" + _DAY)
+    r"(?:统计|数据)(?:期限|时限|时间|期间|区间)[^。\d〇一二]{0,6}" + _YEAR + r"年" + _OCR_MONTH_DAY + _STRAY + r"月"
+    + _OCR_MONTH_DAY + r"(?:" + _STRAY + _DAY + r")?(?:起)?(?:至|到|—|-|~)(?:" + _YEAR + r"年)?"
+    + _OCR_MONTH_DAY + _STRAY + r"月" + _OCR_MONTH_DAY + _STRAY + _DAY)
 _SECTION_ORDINAL = re.compile(r"^(?:[一二三四五六七八九十]+[、.．,，]|\d+[、.．]|第[一二三四五六七八九十]+部分)")
 _INLINE_HEADINGS = {
     "overview": re.compile(r"[一1][、.．](总体情况|概述|基本情况)"),
@@ -309,10 +311,18 @@ def _settled_title(doc: Document, title: str) -> str:
     return title
 
 
+def _with_region_mended(title: str) -> str:
+    """A title whose agency's region name OCR misread by a character (广州市番遇区财政局): the region's name
+    mended from the ministry's list (a rare character such as 禺 is misread however the line is read)."""
+    match = _TITLE_YEAR.match(title)
+    prefix = match.group(1) if match else ""
+    return with_region_names_mended(prefix) + title[len(prefix):] if prefix else title
+
+
 def read_metadata(doc: Document) -> Metadata:
     title = find_title(doc)
     if title and doc.ocr:
-        title = _settled_title(doc, title)
+        title = _with_region_mended(_settled_title(doc, title))
     period_start, period_end = find_period(doc.full_text())
     dates = Dates(signed=find_signed(doc), published=doc.meta.get("published"),
                   period_start=period_start, period_end=period_end)

@@ -18,6 +18,7 @@ def _scan(*lines: tuple[str, float]) -> Document:
     "本报告所列数据统计期限自2024年1月工日起至2024年12月31日止。",  # 1 read as 工
     "本报告所列数据统计期限自2024年1月1上月起至2024年12月31日目。",  # a stray character before 日, 日 as 目
     "本报告所列数据统计期限自2024年l月1日起至2024年12月31日止。",
+    "本报告所列数据统计期限自2024年1月1日起至2024年12?月31日止。",  # a stray character before 月
 ])
 def test_a_period_as_ocr_misreads_it(text: str) -> None:
     assert find_period(text) == ("2024-01-01", "2024-12-31")
@@ -55,3 +56,20 @@ def test_a_signing_date_whose_day_mark_reads_as_month() -> None:
                                ("北京市西城区财政局", 90.0), ("2020年1月18月", 70.0)))
     assert meta.dates.signed == "2020-01-18"
     assert "dates/signed" in meta.uncertain
+
+
+@pytest.mark.parametrize(("read", "mended"), [
+    ("广州市番遇区财政局2019年政府信息公开工作年度报告", "广州市番禺区财政局2019年政府信息公开工作年度报告"),
+    ("江苏省淮安市共泽区人民政府2023年政府信息公开工作年度报告", "江苏省淮安市洪泽区人民政府2023年政府信息公开工作年度报告"),
+    ("广州市公安局2023年政府信息公开工作年度报告", "广州市公安局2023年政府信息公开工作年度报告"),  # no region misread
+    ("苏州工业园区管委会2023年政府信息公开工作年度报告", "苏州工业园区管委会2023年政府信息公开工作年度报告"),
+])
+def test_a_region_name_ocr_misread_in_the_title_is_mended(read: str, mended: str) -> None:
+    meta = read_metadata(_scan((read, 40.0), ("一、总体情况", 92.0)))
+    assert meta.title == mended
+    assert "year" in meta.uncertain
+
+
+def test_a_text_document_keeps_its_title_as_printed() -> None:
+    document = Document(format="html", rows=[Row(("广州市番遇区财政局2019年政府信息公开工作年度报告",))], pages=1)
+    assert read_metadata(document).title == "广州市番遇区财政局2019年政府信息公开工作年度报告"

@@ -299,12 +299,12 @@ SURE = 85.0  # a figure read at or above this confidence, by two readings that a
 
 
 def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str, *,
-                enlarge: bool = False) -> list[CellRead]:
+                scale: float = 1.0) -> list[CellRead]:
     """Many cells in one tesseract process: each cell's interior, inset from its ruling lines, is written as
     its own small image and tesseract reads the list, each image as one line, with per-word confidence.
     (chi_sim on the whole page misreads lone figures — 0 as 口, 1 as 丨 — and two-character labels, which is
-    why those cells get a pass of their own.) `enlarge` is another preprocessing for re-reads: twice the
-    size. A digits-only whitelist was tried and dropped: tesseract's LSTM then reads lone 0s as nothing."""
+    why those cells get a pass of their own.) `scale` is another preprocessing for re-reads (twice the size).
+    A digits-only whitelist was tried and dropped: tesseract's LSTM then reads lone 0s as nothing."""
     if not boxes:
         return []
     inset = 5
@@ -315,9 +315,10 @@ def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str,
             crop = clean[b.y0 + inset:b.y1 - inset, b.x0 + inset:b.x1 - inset]
             if crop.size == 0:
                 continue
-            if enlarge:
-                crop = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-            ink = _despeckle(crop, scale=4 if enlarge else 1)
+            if scale != 1:
+                crop = cv2.resize(crop, None, fx=scale, fy=scale,
+                                  interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+            ink = _despeckle(crop, scale=scale * scale)
             if not (ink < 128).any():
                 continue  # a blank cell: tesseract reads paper as "OO" when forced to read a line
             padded = cv2.copyMakeBorder(ink, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
@@ -333,7 +334,7 @@ def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str,
         if remaining <= 0:
             raise ParseTimeout("OCR ran out of time")
         command = [pytesseract.pytesseract.tesseract_cmd, listing, "stdout", "-l", lang, "--psm", "7",
-                   "--dpi", str(TARGET_DPI * (2 if enlarge else 1))]
+                   "--dpi", str(round(TARGET_DPI * scale))]
         command.append("tsv")
         try:
             result = subprocess.run(command, capture_output=True, timeout=remaining, check=False)
@@ -351,7 +352,7 @@ def _read_cells(clean: np.ndarray, boxes: list[Box], deadline: float, lang: str,
     return reads
 
 
-def _despeckle(crop: np.ndarray, scale: int = 1) -> np.ndarray:
+def _despeckle(crop: np.ndarray, scale: float = 1) -> np.ndarray:
     """Binarise a cell and drop scanner specks, then trim to the ink: figures read best centred and clean."""
     _, binary = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = cv2.bitwise_not(binary)
@@ -494,16 +495,16 @@ def _read_figures(clean: np.ndarray, cells: list[GridCell], texts: dict[GridCell
     # signed changes printed as 增5 / 减2: the Chinese model, then again on the cell enlarged
     worded = {c for c in cells if _SIGN_WORD.search(texts[c])}
     reads: dict[GridCell, list[CellRead]] = {c: [] for c in cells}
-    for group, langs in ((sorted(set(cells) - worded, key=cells.index), ((FIGURE_LANG, False), ("chi_sim", False))),
-                         (sorted(worded, key=cells.index), (("chi_sim", False), ("chi_sim", True)))):
-        for lang, enlarge in langs:
-            for cell, read in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang, enlarge=enlarge),
+    for group, langs in ((sorted(set(cells) - worded, key=cells.index), ((FIGURE_LANG, 1), ("chi_sim", 1))),
+                         (sorted(worded, key=cells.index), (("chi_sim", 1), ("chi_sim", 2)))):
+        for lang, scale in langs:
+            for cell, read in zip(group, _read_cells(clean, [c.box for c in group], deadline, lang, scale=scale),
                                   strict=True):
                 reads[cell].append(read)
     disputed = [c for c in cells if not _agree(reads[c][0][0], reads[c][1][0]) and
                 not (not reads[c][0][0] and not reads[c][1][0] and min(reads[c][0][1], reads[c][1][1]) >= 100)]
     for cell, read in zip(disputed, _read_cells(clean, [c.box for c in disputed], deadline, FIGURE_LANG,
-                                                enlarge=True), strict=True):
+                                                scale=2), strict=True):
         reads[cell].append(read)
     for cell in cells:
         (text, conf), (other, other_conf) = reads[cell][:2]
