@@ -74,3 +74,54 @@ def test_a_region_name_ocr_misread_in_the_title_is_mended(read: str, mended: str
 def test_a_text_document_keeps_its_title_as_printed() -> None:
     document = Document(format="html", rows=[Row(("广州市番遇区财政局2019年政府信息公开工作年度报告",))], pages=1)
     assert read_metadata(document).title == "广州市番遇区财政局2019年政府信息公开工作年度报告"
+
+
+def _proactive_2019(header_of_block_five: tuple[str | None, ...]) -> Document:
+    rows = [
+        ("第二十条第(一)项", None, None, None),
+        ("信息内容", "本年新制作数量", "本年新公开数量", "对外公开总数量"),
+        ("规章", "0", "0", "0"),
+        ("规范性文件", "89", "89", "89"),
+        ("第二十条第(五)项", None, None, None),
+        header_of_block_five,
+        ("行政许可", "396", "0", "181"),
+        ("其他对外管理服务事项", "10", "0", "153"),
+    ]
+    return Document(format="scanned-pdf", rows=[Row(r, page=1, table=0, confidence=tuple(
+        None if c is None else 90.0 for c in r)) for r in rows], pages=1, ocr=True)
+
+
+@pytest.mark.parametrize("header", [
+    ("言息内容", "上一年项目数量", "?", ""),  # 信 read 言, 本年增/减 unreadable, a blank cell after it
+    ("信息内容", "上一年项目数量", "go", "处理决定数量"),
+])
+def test_a_garbled_block_header_on_a_scan_is_no_table_row(header: tuple[str | None, ...]) -> None:
+    from parser.tables import read_tables
+
+    proactive = read_tables(_proactive_2019(header)).tables["proactive"]
+    assert "extra" not in proactive
+    assert proactive["licensing"] == {"previous": 396, "change": 0, "decisions": 181}
+    assert proactive["rules"] == {"made": 0, "published": 0, "total": 0}
+
+
+def test_a_decimal_point_as_small_as_a_speck_is_kept_between_figures() -> None:
+    import cv2
+    import numpy as np
+
+    from parser.extractors.ocr import _despeckle
+
+    def cell(dot_top: int) -> np.ndarray:
+        image = np.full((40, 160), 255, np.uint8)
+        for left in (10, 30, 50, 90, 110):  # five "digits", 14 x 21 pixels, strokes 3 wide
+            image[8:29, left:left + 14] = 0
+            image[11:26, left + 3:left + 11] = 255
+        image[dot_top:dot_top + 4, 72:75] = 0  # a dot of 12 pixels (a speck's size) in the gap after the third digit
+        image[4:7, 140:143] = 0  # a speck past the last digit
+        return image
+
+    def marks(image: np.ndarray) -> tuple[int, tuple[int, ...]]:
+        kept = _despeckle(image)
+        return cv2.connectedComponents(cv2.bitwise_not(kept))[0] - 1, kept.shape
+
+    assert marks(cell(25)) == (6, (21, 114))  # on the baseline: a decimal point; the speck is gone
+    assert marks(cell(15)) == (5, (21, 114))  # halfway up: a speck
