@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import math
 import random
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 
 import numpy as np
@@ -46,6 +48,9 @@ SCAN_KINDS: dict[str, ScanKind] = {
     # stamped and scanned in grey: the seal's ink is as dark as the print
     "sealed-grey": ScanKind((200, 250), 1.5, (70, 85), False, True, 0.5, False),
 }
+
+
+SCANNED_AT = time.gmtime(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
 
 
 @cache
@@ -159,6 +164,8 @@ def scan_pdf(pdf: bytes, rng: random.Random | None = None, *, dpi: int | None = 
     resolution = dpi or rng.randint(*how.dpi)
     pages = scan_pages(pdf, rng, dpi=resolution, kind=how, agency=agency)
     out = io.BytesIO()
+    # a fixed creation date: the same record and draw make the same bytes (Pillow stamps the time otherwise,
+    # and a sandbox site rendering a scan twice would serve two versions of it)
     pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=resolution,
-                  quality=rng.randint(*how.jpeg_quality))
+                  quality=rng.randint(*how.jpeg_quality), creationDate=SCANNED_AT, modDate=SCANNED_AT)
     return out.getvalue()
