@@ -1,10 +1,14 @@
 """The item pipeline: every report file found goes through storage's ingest (archive → parse → check →
-store, with events), in a worker thread so that parsing never stalls the crawl."""
+store, with events), in a worker thread so that parsing never stalls the crawl. Only then are the file's HTTP
+validators saved: a crawl that dies between download and store asks for the file in full next time."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from scrapy import Spider
 from scrapy.utils.defer import deferred_to_future
@@ -12,6 +16,8 @@ from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class IngestPipeline:
@@ -29,10 +35,10 @@ class IngestPipeline:
         handoff = self.crawler.settings.get("NIANBAO_DOCUMENT_HANDOFF")
         if handoff:  # a worker's crawl: archive, and a parse job for the rest (the callable comes from settings)
             hand_off = load_object(handoff)
-            await deferred_to_future(deferToThread(hand_off, state, item))
+            await deferred_to_future(deferToThread(_then_remember, partial(hand_off, state, item), state, item))
             self.crawler.stats.inc_value("nianbao/handed_off")
-            return {k: v for k, v in item.items() if k != "body"} | {"events": []}
-        result = await deferred_to_future(deferToThread(state.ingest, item))
+            return _shown(item) | {"events": []}
+        result = await deferred_to_future(deferToThread(_then_remember, partial(state.ingest, item), state, item))
         stats = self.crawler.stats
         stats.inc_value("nianbao/stored" if result.created else "nianbao/unchanged")
         for event in result.events:
@@ -40,9 +46,22 @@ class IngestPipeline:
         if result.error:
             stats.inc_value("nianbao/unreadable")
             log.warning("%s: stored, but could not be read: %s", item["url"], result.error)
-        return {k: v for k, v in item.items() if k != "body"} | {"events": result.events}
+        return _shown(item) | {"events": result.events}
 
     def close_spider(self, spider: Spider | None = None) -> None:
         state = getattr(self.crawler, "nianbao_state", None)
         if state is not None:
             state.close()
+
+
+def _then_remember(store: Callable[[], T], state: Any, item: dict[str, Any]) -> T:
+    """`store()`, and only once it returned, the item's validators (a 304 next time means "stored")."""
+    result = store()
+    digest = hashlib.sha256(item["body"]).hexdigest()  # also clears a dead link's mark
+    for url, (etag, last_modified) in (item.get("validators") or {}).items():
+        state.remember(url, etag, last_modified, digest)
+    return result
+
+
+def _shown(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("body", "validators")}

@@ -71,6 +71,15 @@ class CrawlState:
             links = list(row.links) if row and row.links else []
         return links
 
+    def unfinished(self, urls: list[str]) -> list[str]:
+        """Of these report links, the ones a poll fetched (or meant to) but never saw through: validators are
+        saved for a report file once it is stored, for a dead link when it fails, for a report page once its
+        files are asked for. So a link is unfinished when it has none, or when it is a page one of whose files
+        has none (a crawl killed between download and store leaves exactly that)."""
+        rows = cs.validators_of(self.sessions, urls)
+        files = cs.validators_of(self.sessions, [f for row in rows.values() for f in row.links or []])
+        return [url for url in urls if url not in rows or any(f not in files for f in rows[url].links or [])]
+
     def remember(self, url: str, etag: str | None, last_modified: str | None, sha256: str | None,
                  links: list[str] | None = None) -> None:
         cs.save_validator(self.sessions, url, etag=etag, last_modified=last_modified, sha256=sha256,

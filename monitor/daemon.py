@@ -130,6 +130,10 @@ class Monitor:
         if not result.due:
             return result
         log.info("poll: %d site(s) due", len(result.due))
+        with self.sessions() as session, session.begin():
+            # until this pass is through, its sites stay due: one killed half-way is polled again at once
+            for site in session.scalars(select(Site).where(Site.key.in_(result.due))):
+                site.next_poll_at = None
         outcome = self.crawler.run(result.due)
         result.outcome = outcome
         log.info("poll: %s (%.1f s)", outcome.summary, outcome.seconds)

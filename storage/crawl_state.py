@@ -87,6 +87,16 @@ def save_validator(sessions: sessionmaker[Session], url: str, *, etag: str | Non
             row.links = links
 
 
+def validators_of(sessions: sessionmaker[Session], urls: Iterable[str]) -> dict[str, HttpValidator]:
+    wanted = sorted(set(urls))
+    found: dict[str, HttpValidator] = {}
+    with sessions() as session:
+        for start in range(0, len(wanted), 500):
+            found.update((row.url, row) for row in session.scalars(
+                select(HttpValidator).where(HttpValidator.url.in_(wanted[start:start + 500]))))
+    return found
+
+
 def record_list_check(sessions: sessionmaker[Session], site_id: int, at: datetime, links: list[str],
                       complete: bool) -> None:
     with sessions() as session, session.begin():

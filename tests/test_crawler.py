@@ -210,3 +210,41 @@ def test_an_enormous_download_is_cancelled_and_the_crawl_goes_on(sandbox: Sandbo
         del os.environ["NIANBAO_DOWNLOAD_MAXSIZE"]
     assert "1 errors" in log
     assert events(tmp_path).count("NEW") == len(sandbox.world.visible(sandbox.world.sites["site0004"]))
+
+
+def test_a_file_fetched_but_not_stored_is_fetched_in_full_on_the_next_poll(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A file's validators are saved only once it is stored. A poll that fetched a file and then died (or, as
+    here, could not write the archive) leaves nothing that would make the next poll hear 304 and skip it —
+    neither for the file nor for the report page that links it."""
+    from sandbox.sites.pages import list_path
+
+    plain_http = [s for s in sandbox.world.sites.values()
+                  if s.platform in ("trs", "hanweb", "plain") and s.failure == "none" and sandbox.world.visible(s)]
+    registry = tmp_path / "sites.yaml"
+    registry.write_text("sites:\n" + "".join(
+        f"- {{key: {s.key}, agency: {s.agency}, platform: {s.platform}, "
+        f"list_urls: ['{sandbox.base_url}{list_path(s)}']}}\n" for s in plain_http), encoding="utf-8")
+    keys = {s.key for s in plain_http}
+    published = [m for m in manifest(sandbox) if m["site"] in keys]
+    expected = {str(m["attachment_urls"][0]) if m["attachment_urls"] else str(m["detail_url"])  # type: ignore[index]
+                for m in published}
+    assert any(m["attachment_urls"] for m in published) and any(not m["attachment_urls"] for m in published)
+
+    (tmp_path / "archive").write_text("a file where the archive's directory should be")  # every write fails
+    crawl(sandbox, tmp_path, registry=str(registry))
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 'nianbao.db'}"))
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Document)) == 0
+    (tmp_path / "archive").unlink()
+    crawl(sandbox, tmp_path, registry=str(registry))
+    with sessions() as session:
+        recovered = {d.url: d.published_on for d in session.scalars(select(Document))}
+    assert set(recovered) == expected
+    assert events(tmp_path).count("NEW") == len(expected)
+    # with the dates the list and the pages give, as a poll that never failed stores them
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    crawl(sandbox, clean, registry=str(registry))
+    with session_factory(make_engine(f"sqlite:///{clean / 'nianbao.db'}"))() as session:
+        assert recovered == {d.url: d.published_on for d in session.scalars(select(Document))}
+    assert any(recovered.values())

@@ -184,7 +184,7 @@ class AnnualReportSpider(scrapy.Spider):
             if response.status == 304:
                 self.crawler.stats.inc_value("nianbao/shortcuts/api_used")
                 learned.held(self.state)
-                yield from self._unchanged_list(profile, api.url)
+                yield from self._unchanged_list(profile, api.url, response)
                 return
             page = read_api(api, response.body) if response.status == 200 else None
             had_links = bool(self.state.unchanged_list_links(key, api.url))
@@ -225,7 +225,7 @@ class AnnualReportSpider(scrapy.Spider):
                 if static:
                     self.crawler.stats.inc_value("nianbao/shortcuts/static_used")
                     self.learned[key].held(self.state, "static")
-                yield from self._unchanged_list(profile, response.url)
+                yield from self._unchanged_list(profile, response.url, response)
                 return
             page = parse_list(profile.platform, response.url, response.body,
                               (response.headers.get("Content-Type") or b"").decode("latin-1") or None)
@@ -248,20 +248,43 @@ class AnnualReportSpider(scrapy.Spider):
         finally:
             self._list_done(key)
 
-    def _unchanged_list(self, profile: SiteProfile, url: str) -> Iterator[scrapy.Request]:
+    def _unchanged_list(self, profile: SiteProfile, url: str, response: Response) -> Iterator[scrapy.Request]:
         """The list is as it was: its links are the ones it showed last time; only stored reports due for a
-        revisit (to notice silent edits) are asked for, conditionally."""
+        revisit (to notice silent edits) are asked for, conditionally. A link whose report is not stored (its
+        download failed, or the crawl died before storing it) is not left behind: the list is read again in
+        full, once, so the report is fetched with the title and date the list gives it."""
         assert self.state is not None
         key = profile.key
         known = self.known.get(key, {})
-        for link in self.state.unchanged_list_links(key, url):
+        links = self.state.unchanged_list_links(key, url)
+        unstored = [] if self.lists_only else self.state.unfinished([link for link in links if link not in known])
+        again = self._in_full(response) if unstored else None
+        if again is not None:
+            self.crawler.stats.inc_value("nianbao/lists_read_again")
+            self.pending[key] += 1
+            yield again
+            return
+        for link in links:
             self.links[key].add(link)
             seen = known.get(link)
-            if self.lists_only or seen is None or self.state.now() - seen < self.revisit:
-                self.state.touch(link)
-            else:
+            if link in unstored or (not self.lists_only and seen is not None and
+                                    self.state.now() - seen >= self.revisit):
                 yield self._detail_request(profile, link, {"site": key, "entry": {
                     "url": link, "title": None, "date": None}})
+            else:
+                self.state.touch(link)
+
+    @staticmethod
+    def _in_full(response: Response) -> scrapy.Request | None:
+        """`response`'s request again without validators (once): the server's 304 stands for what was read
+        last time, and part of that was never stored."""
+        request = response.request
+        if request is None or not response.meta.get("conditional", True):
+            return None
+        headers = request.headers.copy()
+        for name in ("If-None-Match", "If-Modified-Since"):
+            headers.pop(name, None)
+        return request.replace(headers=headers, dont_filter=True, meta={**response.meta, "conditional": False})
 
     def _entries_read(self, profile: SiteProfile, page: ListPage) -> Iterator[scrapy.Request]:
         assert self.state is not None
@@ -350,6 +373,10 @@ class AnnualReportSpider(scrapy.Spider):
             return
         if response.status == 304:
             # the page is as it was; its files may still have been replaced: ask for them conditionally
+            again = self._in_full(response) if self.state.unfinished([entry["url"]]) else None
+            if again is not None:  # a file it linked was never stored: the page again, for its files and date
+                yield again
+                return
             self.state.touch(entry["url"])
             for url in self.state.documents_for_page(entry["url"]):
                 if url != response.url:
@@ -368,44 +395,53 @@ class AnnualReportSpider(scrapy.Spider):
             return
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         if _is_document(response.body, content_type):
-            yield self._item(key, entry, response.url, response.body, content_type, entry.get("date"))
-            self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"), None)
+            yield self._item(key, entry, response, content_type, entry.get("date"))
             return
         published = _published(response.body, content_type) or entry.get("date")
         files = attachments(response.url, response.body, content_type)
         if not files:
-            yield self._item(key, entry, response.url, response.body, content_type, published)
+            yield self._item(key, entry, response, content_type, published)
+            return
         for url in files:
             yield scrapy.Request(url, callback=self.parse_attachment, errback=self.detail_failed,
                                  meta={"site": key, "entry": entry, "published": published,
                                        "handle_httpstatus_list": [304], **self._slot(key)})
-        self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"), None)
+        self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"),
+                            hashlib.sha256(response.body).hexdigest(), links=files)
 
     def parse_attachment(self, response: Response) -> Iterator[Any]:
         if response.status == 304:
             return
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-        yield self._item(response.meta["site"], response.meta["entry"], response.url, response.body, content_type,
+        yield self._item(response.meta["site"], response.meta["entry"], response, content_type,
                          response.meta.get("published"))
-        assert self.state is not None
-        self.state.remember(response.url, _header(response, "ETag"), _header(response, "Last-Modified"), None)
 
     def detail_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         self.crawler.stats.inc_value("nianbao/document_errors")
         response = getattr(failure.value, "response", None)
         if self.state is not None:
-            self.state.mark_dead(request.url, str(response.status) if response is not None else
-                                 type(failure.value).__name__)
+            for url in _asked(request):
+                self.state.mark_dead(url, str(response.status) if response is not None else
+                                     type(failure.value).__name__)
         self.logger.warning("report %s failed: %s", request.url, failure.getErrorMessage())
 
-    def _item(self, key: str, entry: dict[str, Any], url: str, body: bytes, content_type: str,
+    def _item(self, key: str, entry: dict[str, Any], response: Response, content_type: str,
               published: str | None) -> dict[str, Any]:
+        """A report file found. Its validators travel with it: the pipeline saves them once the file is stored
+        (or handed off), so a crawl killed in between fetches it in full next time instead of hearing 304."""
         profile = self.profiles[key]
         self.crawler.stats.inc_value("nianbao/reports_found")
-        return {"site": key, "agency": profile.agency, "region": profile.region, "kind": profile.kind, "url": url,
-                "page_url": entry["url"], "title": entry["title"], "published": published, "body": body,
-                "content_type": content_type or None}
+        validators = {url: (_header(response, "ETag"), _header(response, "Last-Modified"))
+                      for url in _asked(response)}
+        return {"site": key, "agency": profile.agency, "region": profile.region, "kind": profile.kind,
+                "url": response.url, "page_url": entry["url"], "title": entry["title"], "published": published,
+                "body": response.body, "content_type": content_type or None, "validators": validators}
+
+
+def _asked(answered: Response | scrapy.Request) -> list[str]:
+    """The URLs a request went through: the one a page linked, every redirect, the one that answered."""
+    return list(dict.fromkeys([*answered.meta.get("redirect_urls", []), answered.url]))
 
 
 def _still_challenged(body: bytes) -> bool:
