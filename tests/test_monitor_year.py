@@ -107,6 +107,46 @@ def test_pure_schedule_rules() -> None:
     assert due_digest_week(datetime(2025, 3, 30, 23, 0, tzinfo=CHINA), 0, 9, CHINA)[0] == "2025-W12"
 
 
+class DyingCrawler(ScriptedCrawler):
+    """Reads the lists (the sites' polls are recorded), then dies before the pass is through — a worker killed
+    with SIGKILL, a power cut."""
+
+    def run(self, keys: Any) -> CrawlOutcome:
+        now = self.clock()
+        ids = sync_sites(self.sessions, [SiteProfileRow(key=k, agency=self.world.sites[k].agency, region=None,
+                                                        kind=None, platform="trs", list_urls=[], profile={})
+                                         for k in keys], now)
+        for key in keys:
+            site_result(self.sessions, ids[key], now, ok=True, entries=1)
+        raise RuntimeError("killed half-way through the pass")
+
+
+def test_a_pass_killed_half_way_leaves_its_sites_due(database_url: str, tmp_path: Path) -> None:  # noqa: F811
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    start = beijing(2026, 1, 10)
+    clock = Clock(start)
+    world = World(sites={"s": SandboxSite("s", "淮安市洪泽区财政局", "320813", "department", "trs", "utf-8", "none",
+                                          [_report("s", 2025, 1, beijing(2026, 1, 5, 9))])}, start=start)
+
+    def monitor(crawler: Any, interval_hours: int) -> Monitor:
+        settings = Settings.from_env({"NIANBAO_DATA_DIR": str(tmp_path), "NIANBAO_POLL_JITTER": "0",
+                                      "NIANBAO_POLL_INTERVAL": str(interval_hours * 3600)})
+        return Monitor(settings, sessions, clock=clock, crawler=crawler, registry=lambda: ["s"], channels={},
+                       smtp=None, calendar=load_calendar(), rng=random.Random(1))
+
+    archive = Archive(tmp_path / "archive")
+    weekly = ScriptedCrawler(sessions, archive, world, clock)
+    assert monitor(weekly, 7 * 24).job_poll().due == ["s"]  # next poll planned a week ahead
+    clock.now += timedelta(days=2)  # the interval shrank to a day: due, by its last poll
+    assert monitor(DyingCrawler(sessions, archive, world, clock), 24).run_job("poll") is None
+    clock.now += timedelta(minutes=5)
+    again = ScriptedCrawler(sessions, archive, world, clock)
+    assert monitor(again, 24).job_poll().due == ["s"]  # the pass that died is done again, not in a week
+    assert again.polls["s"] == [clock.now]
+
+
 def test_a_year_of_deadlines_polls_and_digests(database_url: str, tmp_path: Path) -> None:  # noqa: F811
     engine = make_engine(database_url)
     upgrade(engine)
