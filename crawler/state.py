@@ -4,7 +4,7 @@ into Scrapy's settings (`NIANBAO_SETTINGS`), shared by the spider, the middlewar
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,14 +71,22 @@ class CrawlState:
             links = list(row.links) if row and row.links else []
         return links
 
-    def unfinished(self, urls: list[str]) -> list[str]:
+    def unfinished(self, urls: list[str], retry_dead_after: timedelta) -> list[str]:
         """Of these report links, the ones a poll fetched (or meant to) but never saw through: validators are
         saved for a report file once it is stored, for a dead link when it fails, for a report page once its
         files are asked for. So a link is unfinished when it has none, or when it is a page one of whose files
-        has none (a crawl killed between download and store leaves exactly that)."""
+        has none (a crawl killed between download and store leaves exactly that) — or when it, or a file of
+        it, failed longer than `retry_dead_after` ago (tried again then)."""
+        now = self.now()
+
+        def settled(row: Any) -> bool:
+            return row is not None and not ((row.sha256 or "").startswith("dead:")
+                                            and now - row.checked_at >= retry_dead_after)
+
         rows = cs.validators_of(self.sessions, urls)
         files = cs.validators_of(self.sessions, [f for row in rows.values() for f in row.links or []])
-        return [url for url in urls if url not in rows or any(f not in files for f in rows[url].links or [])]
+        return [url for url in urls if not settled(rows.get(url))
+                or any(not settled(files.get(f)) for f in rows[url].links or [])]
 
     def remember(self, url: str, etag: str | None, last_modified: str | None, sha256: str | None,
                  links: list[str] | None = None) -> None:

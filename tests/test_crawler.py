@@ -218,8 +218,10 @@ def test_a_file_fetched_but_not_stored_is_fetched_in_full_on_the_next_poll(sandb
     neither for the file nor for the report page that links it."""
     from sandbox.sites.pages import list_path
 
-    plain_http = [s for s in sandbox.world.sites.values()
-                  if s.platform in ("trs", "hanweb", "plain") and s.failure == "none" and sandbox.world.visible(s)]
+    sandbox.world.sites["site0004"].failure = "deadlink"  # its list also shows a report page that is gone
+    sandbox.world.sites["site0009"].failure = "redirectloop"
+    plain_http = [s for s in sandbox.world.sites.values() if s.platform in ("trs", "hanweb", "plain")
+                  and s.failure in ("none", "deadlink", "redirectloop") and sandbox.world.visible(s)]
     registry = tmp_path / "sites.yaml"
     registry.write_text("sites:\n" + "".join(
         f"- {{key: {s.key}, agency: {s.agency}, platform: {s.platform}, "
@@ -248,3 +250,10 @@ def test_a_file_fetched_but_not_stored_is_fetched_in_full_on_the_next_poll(sandb
     with session_factory(make_engine(f"sqlite:///{clean / 'nianbao.db'}"))() as session:
         assert recovered == {d.url: d.published_on for d in session.scalars(select(Document))}
     assert any(recovered.values())
+    # and once all is stored, an unchanged poll is one request per site again (a dead link is retried only
+    # after the revisit interval, not on every poll)
+    before = stats(sandbox)
+    crawl(sandbox, tmp_path, registry=str(registry))
+    after = stats(sandbox)
+    spent = {s.key: after[s.key]["requests"] - before[s.key]["requests"] for s in plain_http}
+    assert all(n <= 1 for n in spent.values()), spent

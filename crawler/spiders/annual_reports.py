@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -62,6 +63,21 @@ class AnnualReportSpider(scrapy.Spider):
         self.known: dict[str, dict[str, Any]] = {}
         self.finished: set[str] = set()
         self.learned: dict[str, shortcuts.Learned] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> AnnualReportSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        return spider
+
+    def request_dropped(self, request: scrapy.Request, spider: Any = None) -> None:
+        """A report link that redirects in a circle ends here (the redirect back is a duplicate): a dead link,
+        tried again after the revisit interval like any other."""
+        if self.state is not None and "entry" in request.meta and request.url in request.meta.get("redirect_urls", []):
+            self.crawler.stats.inc_value("nianbao/document_errors")
+            for url in _asked(request):
+                self.state.mark_dead(url, "redirect loop")
+            self.logger.warning("report %s redirects in a circle", request.meta["redirect_urls"][0])
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Any:  # Scrapy ≥ 2.13
@@ -257,7 +273,8 @@ class AnnualReportSpider(scrapy.Spider):
         key = profile.key
         known = self.known.get(key, {})
         links = self.state.unchanged_list_links(key, url)
-        unstored = [] if self.lists_only else self.state.unfinished([link for link in links if link not in known])
+        unstored = [] if self.lists_only else self.state.unfinished(
+            [link for link in links if link not in known], self.revisit)
         again = self._in_full(response) if unstored else None
         if again is not None:
             self.crawler.stats.inc_value("nianbao/lists_read_again")
@@ -369,11 +386,12 @@ class AnnualReportSpider(scrapy.Spider):
                                                meta={**response.meta, "browser_retry": True})
             else:
                 self.crawler.stats.inc_value("nianbao/document_errors")
+                self.state.mark_dead(entry["url"], "browser")
                 self.logger.warning("report %s: the browser could not load it", entry["url"])
             return
         if response.status == 304:
             # the page is as it was; its files may still have been replaced: ask for them conditionally
-            again = self._in_full(response) if self.state.unfinished([entry["url"]]) else None
+            again = self._in_full(response) if self.state.unfinished([entry["url"]], self.revisit) else None
             if again is not None:  # a file it linked was never stored: the page again, for its files and date
                 yield again
                 return
@@ -391,6 +409,8 @@ class AnnualReportSpider(scrapy.Spider):
             return
         if response.status == 412 and (not response.meta.get("playwright") or _still_challenged(response.body)):
             self.crawler.stats.inc_value("nianbao/document_errors")
+            for url in _asked(response):
+                self.state.mark_dead(url, "challenge")
             self.logger.warning("report %s: the site's JavaScript challenge was not passed", response.url)
             return
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
