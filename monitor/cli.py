@@ -10,12 +10,14 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from domain.vocabulary import FindingStatus, Severity
 from parser import LimitExceeded, Limits, ParseError, Record
 from parser.guard import parse_guarded, parse_many
 
-from .config import Settings
+if TYPE_CHECKING:
+    from .config import Settings
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -109,6 +111,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     if settings is None:
         from domain.redact import install_log_redaction
         from domain.time import use_timezone
+
+        from .config import Settings
 
         settings = Settings.from_env(config_file=getattr(args, "config", None))
         use_timezone(settings.timezone)
@@ -798,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from domain.redact import install_excepthook
 
-    from .config import ConfigError
+    from .errors import ConfigError  # not .config: `parse` and `check` never load pydantic
 
     install_excepthook()  # a traceback that escapes still never shows a token or a password
     args = build_parser().parse_args(argv)

@@ -26,11 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from notifier.channels import SmtpSecurity, SmtpSettings
 
+from .errors import ConfigError
+
 CLOCK_REFRESH_SECONDS = 2.0
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names the variable (and the file when it came from one)."""
 
 
 def make_clock(start: str | None, clock_url: str | None = None) -> Callable[[], datetime]:

@@ -8,9 +8,9 @@ Each document is read by its own reader process (forked from a clean fork server
 - dies with its parent (PR_SET_PDEATHSIG): when the caller is killed, even with kill -9, the fork server sees
   its pipe close and exits (readers drop their copy of that pipe, and the server exits without tearing
   down its modules), and the reader is killed by the kernel;
-- before it starts an external program, forks a sweeper that waits on a pipe from the reader: whenever the
-  reader ends, however it ends, the sweeper removes the reader's temporary folder and kills what is left of
-  the group (LibreOffice, tesseract);
+- before it starts an external program, starts a sweeper (a small shell) that waits on a pipe from the
+  reader: whenever the reader ends, however it ends, the sweeper removes the reader's temporary folder and
+  kills what is left of the group (LibreOffice, tesseract);
 - keeps its temporary files in a folder of its own (`nianbao-read-<caller pid>-…`), which the caller removes
   too; folders left by a caller that was killed are removed by the next caller.
 
@@ -41,6 +41,7 @@ from .errors import LimitExceeded, ParseError, ParseTimeout
 from .limits import Limits
 from .record import Record
 
+_SHELL = "/bin/sh"
 MEMORY_CAP_BYTES = 3 * 1024 ** 3  # address space of one reader; the parser's own limits keep it far below
 _PR_SET_PDEATHSIG = 1
 _WORKDIR_PREFIX = "nianbao-read-"
@@ -68,14 +69,14 @@ def _start_sweeper(workdir: str, conn: Connection) -> None:
             conn.close()  # only the reader may hold the caller's pipe, or the caller would not see it die
             os.close(write_end)
             os.setpgid(0, 0)  # out of the group it is going to kill
-            while os.read(read_end, 1):
-                pass
-            if in_reader_group:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(reader, signal.SIGKILL)
-            shutil.rmtree(workdir, ignore_errors=True)
+            os.dup2(read_end, 0)
+            # a shell, not this fork: a fork would keep every page of the reader's heap as it was at this
+            # moment (a page image or two: 10–25 MB) until the reader ends
+            kill = 'kill -9 -"$1" 2>/dev/null; ' if in_reader_group else ""
+            os.execv(_SHELL, ["sh", "-c", f'while read -r _; do :; done; {kill}exec rm -rf -- "$2"', "sh",
+                              str(reader), workdir])
         finally:
-            os._exit(0)
+            os._exit(0)  # only if the shell could not be started
     os.close(read_end)  # the write end stays open, unused, until the reader ends
 
 
