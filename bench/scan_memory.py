@@ -1,10 +1,10 @@
 """Peak memory of reading one scanned report, each parse in a fresh process.
 
-    .venv/bin/python bench/scan_memory.py [--docs N] [--cli]
+    .venv/bin/python bench/scan_memory.py [--docs N] [--cli] [--batch]
 
 Renders N generated reports as 300-dpi colour scans with the red seal (the largest pages the generator
 makes) and as 250-dpi grey scans with the seal, then parses each in a new Python process (or with `nianbao
-parse --json` when `--cli` is given) and prints:
+parse --json` when `--cli` is given; all of them in one `nianbao parse --json` when `--batch` is) and prints:
 
 - `maxrss`: the largest resident set of any one process (what `/usr/bin/time -v` reports), and
 - `tree PSS`: the largest sum, sampled every 5 ms, of the proportional set sizes of the process and all its
@@ -88,6 +88,7 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_argument("--docs", type=int, default=3)
     options.add_argument("--cli", action="store_true", help="parse with `nianbao parse --json`")
+    options.add_argument("--batch", action="store_true", help="all documents in one `nianbao parse --json`")
     options.add_argument("--render-to", type=Path, help=argparse.SUPPRESS)
     args = options.parse_args()
     if args.render_to:
@@ -97,6 +98,11 @@ def main() -> None:
         # rendered by another process: a child's maxrss counts what it shared with this one before its exec
         subprocess.run([sys.executable, __file__, "--docs", str(args.docs), "--render-to", tmp], check=True)
         print(f"{'document':<28}{'seconds':>9}{'maxrss MiB':>12}{'tree PSS MiB':>14}")
+        if args.batch:
+            paths = sorted(str(p) for p in Path(tmp).glob("*.pdf"))
+            seconds, maxrss, pss = measure([str(ROOT / ".venv" / "bin" / "nianbao"), "parse", "--json", *paths])
+            print(f"{f'batch of {len(paths)}':<28}{seconds:>9.1f}{maxrss:>12.0f}{pss:>14.0f}")
+            return
         for path in sorted(Path(tmp).glob("*.pdf")):
             if args.cli:
                 command = [str(ROOT / ".venv" / "bin" / "nianbao"), "parse", "--json", str(path)]

@@ -54,7 +54,7 @@ class _Readings:
     def __iter__(self) -> Iterator[tuple[int, Path, Record]]:
         paths = [Path(name) for name in self.paths]
         # all cores, one guarded reader per file; results in the order given
-        results = parse_many((functools.partial(_load, path, self.limits) for path in paths), limits=self.limits)
+        results = parse_many([functools.partial(_load, path, self.limits) for path in paths], limits=self.limits)
         for index, (path, result) in enumerate(zip(paths, results, strict=True)):
             if isinstance(result, ParseError):
                 print(f"{path}: {result.kind}: {result.reason}", file=sys.stderr)

@@ -32,7 +32,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -299,7 +300,13 @@ def parse_many(loaders: Iterable[Callable[[], bytes]], *, limits: Limits | None 
     may raise `ParseError` too)."""
     limits = limits or Limits()
     context = _batch_context()
-    workers = workers or max(1, len(os.sched_getaffinity(0)))
+    cores = max(1, len(os.sched_getaffinity(0)))
+    workers = workers or cores
+    if isinstance(loaders, Sized):
+        workers = max(1, min(workers, len(loaders)))
+    # readers side by side share the cores: a scan's pages are then read one at a time in each (two readers
+    # with two tesseracts each would only contend for the cores, with twice the memory)
+    limits = replace(limits, ocr_threads=max(1, min(limits.ocr_threads, cores // workers)))
     jobs = enumerate(loaders)
     results: dict[int, Record | ParseError] = {}
     idle: list[_Reader] = []

@@ -13,6 +13,7 @@ class Limits:
     max_zip_ratio: int = 200
     seconds: float = 120.0
     ocr_dpi: int = 300
+    ocr_threads: int = 2                     # pages of a scan read at once, a tesseract each (a batch: its share)
     max_table_cells: int = 200_000           # one table's grid, spans expanded (a report's largest: ~300)
     max_xml_bytes: int = 16 * 1024 * 1024    # one XML part of a DOCX, decompressed (a report's: < 1 MB)
     max_zip_entries: int = 5_000

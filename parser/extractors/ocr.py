@@ -724,12 +724,12 @@ def _hand_back_freed_images() -> None:
 
 
 def _read_pages(pages: Iterator[np.ndarray], count: int, fmt: str, limits: Limits) -> Document:
-    """Pages read two at a time (tesseract runs single-threaded, one page per core), rendered only as they
-    are read, so a long scan never holds more than a few page images in memory."""
+    """Pages read `limits.ocr_threads` (two) at a time (tesseract runs single-threaded, one page per core),
+    rendered only as they are read, so a long scan never holds more than a few page images in memory."""
     _check_tesseract()
     _hand_back_freed_images()
     deadline = time.monotonic() + limits.seconds
-    workers = max(1, min(os.cpu_count() or 1, 2))
+    workers = max(1, min(os.cpu_count() or 1, limits.ocr_threads))
     results: list[tuple[list[Row], int]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         in_flight: list[Future[tuple[list[Row], int]]] = []
