@@ -1,6 +1,7 @@
 """The item pipeline: every report file found goes through storage's ingest (archive → parse → check →
-store, with events), in a worker thread so that parsing never stalls the crawl. Only then are the file's HTTP
-validators saved: a crawl that dies between download and store asks for the file in full next time."""
+store, with events), in a pool of its own threads (`NIANBAO_INGEST_THREADS`) so that parsing never stalls
+the crawl. Only then are the file's HTTP validators saved: a crawl that dies between download and store asks
+for the file in full next time."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any, TypeVar
 from scrapy import Spider
 from scrapy.utils.defer import deferred_to_future
 from scrapy.utils.misc import load_object
-from twisted.internet.threads import deferToThread
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ T = TypeVar("T")
 class IngestPipeline:
     def __init__(self) -> None:
         self.crawler: Any = None
+        self.pool: ThreadPool | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> IngestPipeline:
@@ -30,15 +33,26 @@ class IngestPipeline:
         pipeline.crawler = crawler
         return pipeline
 
+    def open_spider(self, spider: Spider | None = None) -> None:
+        self.pool = ThreadPool(minthreads=0, maxthreads=self.crawler.settings.getint("NIANBAO_INGEST_THREADS", 2),
+                               name="nianbao-ingest")
+        self.pool.start()
+
+    def _in_pool(self, work: Callable[[], Any]) -> Any:
+        from twisted.internet import reactor
+
+        assert self.pool is not None
+        return deferred_to_future(deferToThreadPool(reactor, self.pool, work))
+
     async def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> Any:
         state = self.crawler.nianbao_state
         handoff = self.crawler.settings.get("NIANBAO_DOCUMENT_HANDOFF")
         if handoff:  # a worker's crawl: archive, and a parse job for the rest (the callable comes from settings)
             hand_off = load_object(handoff)
-            await deferred_to_future(deferToThread(_then_remember, partial(hand_off, state, item), state, item))
+            await self._in_pool(partial(_then_remember, partial(hand_off, state, item), state, item))
             self.crawler.stats.inc_value("nianbao/handed_off")
             return _shown(item) | {"events": []}
-        result = await deferred_to_future(deferToThread(_then_remember, partial(state.ingest, item), state, item))
+        result = await self._in_pool(partial(_then_remember, partial(state.ingest, item), state, item))
         stats = self.crawler.stats
         stats.inc_value("nianbao/stored" if result.created else "nianbao/unchanged")
         for event in result.events:
@@ -49,6 +63,8 @@ class IngestPipeline:
         return _shown(item) | {"events": result.events}
 
     def close_spider(self, spider: Spider | None = None) -> None:
+        if self.pool is not None:
+            self.pool.stop()
         state = getattr(self.crawler, "nianbao_state", None)
         if state is not None:
             state.close()

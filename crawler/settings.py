@@ -5,6 +5,7 @@ hosts, browser) — see `browser_settings` and `monitor.config.Settings.scrapy_o
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -55,6 +56,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.ConditionalGetMiddleware": 560,
 }
 ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 300}
+# files parsed at once (each in its own reader; a scan runs two tesseracts): one per core, in a thread pool
+# of their own, so a burst of scans neither exhausts memory nor takes the reactor's threads (DNS)
+NIANBAO_INGEST_THREADS = max(1, len(os.sched_getaffinity(0)))
 EXTENSIONS = {"crawler.extensions.Progress": 500}
 NIANBAO_PROGRESS_INTERVAL = 5.0
 
