@@ -45,6 +45,7 @@ class CrawlState:
         self.calendar = load_calendar()
         self.site_ids: dict[str, int] = {}
         self.first_read: set[str] = set()
+        self.first_links: dict[str, set[str]] = {}
         self._clock = clock or settings.clock()
 
     def now(self) -> datetime:
@@ -58,6 +59,13 @@ class CrawlState:
         # never read successfully before: what this pass finds there is the site's backlog
         self.first_read = {key for key, site_id in self.site_ids.items()
                            if cs.last_list_links(self.sessions, site_id) is None}
+        # ... and so is what its first read showed, stored later (that pass died, or a download failed)
+        self.first_links = {key: set(cs.first_list_links(self.sessions, site_id) or [])
+                            for key, site_id in self.site_ids.items() if key not in self.first_read}
+
+    def found_on_first_read(self, item: dict[str, Any]) -> bool:
+        site = item["site"]
+        return site in self.first_read or item.get("page_url") in self.first_links.get(site, ())
 
     def validator(self, url: str) -> tuple[str | None, str | None] | None:
         row = cs.validator(self.sessions, url)
@@ -130,7 +138,7 @@ class CrawlState:
         result = ingest(self.sessions, self.archive, item["body"], Origin(
             agency=item["agency"], url=item["url"], seen_at=seen, region=item.get("region"), kind=item.get("kind"),
             published=published, content_type=item.get("content_type"), site_id=self.site_ids.get(site),
-            page_url=item.get("page_url"), first_read=site in self.first_read), calendar=self.calendar)
+            page_url=item.get("page_url"), first_read=self.found_on_first_read(item)), calendar=self.calendar)
         if "NEW" in result.events and site in self.site_ids and cs.check_backdated(
                 self.sessions, self.site_ids[site], item["url"], item.get("page_url") or item["url"], published, seen):
             result.events.append("BACKDATED")

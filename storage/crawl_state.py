@@ -103,6 +103,15 @@ def record_list_check(sessions: sessionmaker[Session], site_id: int, at: datetim
         session.add(ListCheckRow(site_id=site_id, at=at, links=sorted(set(links)), complete=complete))
 
 
+def first_list_links(sessions: sessionmaker[Session], site_id: int) -> list[str] | None:
+    """What the site's list showed at its first complete read: what was there before the monitor watched."""
+    with sessions() as session:
+        row = session.scalar(select(ListCheckRow).where(ListCheckRow.site_id == site_id,
+                                                        ListCheckRow.complete.is_(True))
+                             .order_by(ListCheckRow.id).limit(1))
+        return list(row.links) if row else None
+
+
 def last_list_links(sessions: sessionmaker[Session], site_id: int) -> list[str] | None:
     """What the site's list showed at its last complete read."""
     with sessions() as session:

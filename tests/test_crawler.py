@@ -116,6 +116,14 @@ def post(server: Sandbox, action: str, **data: object) -> None:
     urllib.request.urlopen(request).read()
 
 
+def backlog(data_dir: Path) -> dict[str, bool]:
+    """Each NEW report's URL: whether it was kept as the site's backlog (not alerted)."""
+    sessions = session_factory(make_engine(f"sqlite:///{data_dir / 'nianbao.db'}"))
+    with sessions() as session:
+        return {e.payload["url"]: bool(e.payload.get("backlog")) for e in session.scalars(select(Event))
+                if e.kind == "NEW"}
+
+
 def events(data_dir: Path) -> list[str]:
     sessions = session_factory(make_engine(f"sqlite:///{data_dir / 'nianbao.db'}"))
     with sessions() as session:
@@ -250,6 +258,8 @@ def test_a_file_fetched_but_not_stored_is_fetched_in_full_on_the_next_poll(sandb
     with session_factory(make_engine(f"sqlite:///{clean / 'nianbao.db'}"))() as session:
         assert recovered == {d.url: d.published_on for d in session.scalars(select(Document))}
     assert any(recovered.values())
+    # what the list showed at the first read is backlog (stored, not alerted) however late it was stored
+    assert backlog(tmp_path) == backlog(clean) and any(backlog(clean).values()) and not all(backlog(clean).values())
     # and once all is stored, an unchanged poll is one request per site again (a dead link is retried only
     # after the revisit interval, not on every poll)
     before = stats(sandbox)

@@ -38,7 +38,7 @@ def hand_off(state: Any, item: dict[str, Any]) -> str:
     origin = {"agency": item["agency"], "url": item["url"], "seen_at": state.now().isoformat(),
               "region": item.get("region"), "kind": item.get("kind"), "published": item.get("published"),
               "content_type": item.get("content_type"), "site_id": state.site_ids.get(site),
-              "page_url": item.get("page_url"), "first_read": site in state.first_read, "site": site}
+              "page_url": item.get("page_url"), "first_read": state.found_on_first_read(item), "site": site}
     _opened_app(state.settings).configure_task(PARSE_TASK, queue="parse", lock=parse_job_lock(item["url"])).defer(
         sha256=digest, relative=relative, origin=origin)
     return digest
